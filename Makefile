@@ -1,0 +1,91 @@
+# graft: build the C core and the Lua module, run the tests.
+#   make              build build/graft/core.so (+ build/libgraftcore.a for C tests/bench)
+#   make test         install missing Debian packages, build, run the fast tier under prove
+#   make test-slow    the slow tier (full-size parity, soak, fault injection)
+#   make test SANITIZE=1   the fast tier with AddressSanitizer + UndefinedBehaviorSanitizer
+#   make bench        benchmarks against OpenBLAS and PyTorch on this machine
+
+MULTIARCH  ?= $(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+LUA_INC    ?= /usr/include/lua5.4
+# OpenBLAS is chosen by path (never by Debian's alternatives): the OpenMP build.
+OPENBLAS_INC ?= /usr/include/$(MULTIARCH)/openblas-openmp
+OPENBLAS_LIB ?= /usr/lib/$(MULTIARCH)/openblas-openmp
+
+CC      ?= gcc
+OPT     ?= -O3
+WARN     = -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L $(OPT) -g -fPIC -fopenmp -fvisibility=hidden $(WARN) \
+           -I$(OPENBLAS_INC)
+LDLIBS  += -L$(OPENBLAS_LIB) -Wl,-rpath,$(OPENBLAS_LIB) -lopenblas -lcjson -lm -fopenmp
+
+ifeq ($(SANITIZE),1)
+BUILD   ?= build-asan
+CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+LDLIBS  += -fsanitize=address,undefined
+# lua5.4 itself is not instrumented: the ASan runtime must be loaded first.
+TEST_ENV = LD_PRELOAD=$(shell $(CC) -print-file-name=libasan.so) \
+           ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
+           LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
+           UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 GRAFT_SANITIZE=1
+else
+BUILD   ?= build
+endif
+
+CORE_SRC := $(wildcard csrc/core/*.c csrc/ops/*.c csrc/io/*.c)
+LUA_SRC  := $(wildcard csrc/lua/*.c)
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
+LUA_OBJ  := $(LUA_SRC:%.c=$(BUILD)/obj/%.o)
+CTEST_SRC := $(wildcard tests/c/*.c)
+CTEST_BIN := $(CTEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/tests/lib/?.lua;;
+export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
+
+.PHONY: all deps test test-fast test-slow bench clean
+all: $(BUILD)/graft/core.so $(BUILD)/libgraftcore.a
+
+deps:
+	@scripts/deps
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -I$(LUA_INC) -MMD -MP -c $< -o $@
+
+# The Lua-free static library: core + ops + io, linked by C tests and bench/.
+$(BUILD)/libgraftcore.a: $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(BUILD)/graft/core.so: $(LUA_OBJ) $(BUILD)/libgraftcore.a
+	@mkdir -p $(dir $@)
+	$(CC) -shared -o $@ $(LUA_OBJ) $(BUILD)/libgraftcore.a $(LDLIBS)
+
+$(BUILD)/tests/%: tests/c/%.c $(BUILD)/libgraftcore.a tests/c/tap.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(BUILD)/libgraftcore.a $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libgraftcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(BUILD)/libgraftcore.a $(LDLIBS)
+
+# The fast tier: C unit tests, then the Lua tests, all under prove.
+test: deps
+	@$(MAKE) --no-print-directory test-fast
+
+test-fast: all $(CTEST_BIN)
+	$(TEST_ENV) prove $(PROVE_FLAGS) $(CTEST_BIN) tests/*.t
+
+# The slow tier; SLOW_BUDGET (seconds) time-boxes it, as CI does.
+test-slow: deps all
+	$(TEST_ENV) SLOW_BUDGET=$(SLOW_BUDGET) prove $(PROVE_FLAGS) tests/slow/*.t
+
+bench: all $(BENCH_BIN)
+	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+	@for b in bench/*.lua; do echo "== $$b"; lua5.4 $$b || exit 1; done
+
+clean:
+	rm -rf build build-asan
+
+-include $(CORE_OBJ:.o=.d) $(LUA_OBJ:.o=.d)

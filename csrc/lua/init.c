@@ -1,0 +1,107 @@
+/* luaopen_graft_core: creates the state's graft_ctx and registers the binding; plus the
+ * runtime functions (threads, memory, RNG state, version). */
+#include <string.h>
+
+#include "../core/threads.h"
+#include "binding.h"
+#include "graft.h"
+
+#define GRAFT_VERSION "0.1.0"
+/* A fixed default seed, as PyTorch has: a script that never seeds still repeats itself. */
+#define GRAFT_DEFAULT_SEED 67280421310721ULL
+
+GRAFT_EXPORT const char *graft_version(void) { return GRAFT_VERSION; }
+
+void binding_setfuncs(lua_State *L, const luaL_Reg *funcs) {
+    lua_getfield(L, LUA_REGISTRYINDEX, "graft.ctx");
+    luaL_setfuncs(L, funcs, 1);
+}
+
+static int l_set_num_threads(lua_State *L) {
+    lua_Integer n = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, n >= 1 && n <= 1024, 1, "thread count must be in 1..1024");
+    graft_threads_set((int)n);
+    return 0;
+}
+
+static int l_get_num_threads(lua_State *L) {
+    lua_pushinteger(L, graft_threads_get());
+    return 1;
+}
+
+static int l_manual_seed(lua_State *L) {
+    graft_rng_seed(&ctx_of(L)->rng, (uint64_t)luaL_checkinteger(L, 1));
+    return 0;
+}
+
+static int l_get_rng_state(lua_State *L) {
+    graft_tensor *t = push_tensor(L);
+    int64_t n = GRAFT_RNG_STATE_BYTES;
+    graft_error err;
+    check_status(L, graft_tensor_alloc(t, ctx_of(L), GRAFT_U8, 1, &n, &err), "get_rng_state", &err);
+    memcpy(graft_tensor_data(t), ctx_of(L)->rng.s, GRAFT_RNG_STATE_BYTES);
+    return 1;
+}
+
+static int l_set_rng_state(lua_State *L) {
+    graft_tensor *t = check_tensor(L, 1);
+    luaL_argcheck(L, t->dtype == GRAFT_U8 && t->ndim == 1 && t->size[0] == GRAFT_RNG_STATE_BYTES &&
+                     graft_tensor_is_contiguous(t), 1,
+                  "expected the u8 tensor of 32 bytes that get_rng_state returns");
+    graft_rng r;
+    memcpy(r.s, graft_tensor_data(t), GRAFT_RNG_STATE_BYTES);
+    luaL_argcheck(L, r.s[0] | r.s[1] | r.s[2] | r.s[3], 1, "an all-zero RNG state is invalid");
+    ctx_of(L)->rng = r;
+    return 0;
+}
+
+static int l_memory(lua_State *L) {
+    graft_ctx *ctx = ctx_of(L);
+    lua_createtable(L, 0, 3);
+    lua_pushinteger(L, (lua_Integer)atomic_load(&ctx->live_bytes));
+    lua_setfield(L, -2, "allocated");
+    lua_pushinteger(L, (lua_Integer)atomic_load(&ctx->peak_bytes));
+    lua_setfield(L, -2, "peak");
+    size_t cap = atomic_load(&ctx->cap);
+    if (cap) {
+        lua_pushinteger(L, (lua_Integer)cap);
+        lua_setfield(L, -2, "limit");
+    }
+    return 1;
+}
+
+static int l_set_memory_limit(lua_State *L) {
+    lua_Integer cap = luaL_optinteger(L, 1, 0);
+    luaL_argcheck(L, cap >= 0, 1, "the limit must be a byte count >= 0 (0 or nil: none)");
+    atomic_store(&ctx_of(L)->cap, (size_t)cap);
+    return 0;
+}
+
+static const luaL_Reg runtime_funcs[] = {
+    {"set_num_threads", l_set_num_threads},
+    {"get_num_threads", l_get_num_threads},
+    {"manual_seed", l_manual_seed},
+    {"get_rng_state", l_get_rng_state},
+    {"set_rng_state", l_set_rng_state},
+    {"memory", l_memory},
+    {"set_memory_limit", l_set_memory_limit},
+    {NULL, NULL},
+};
+
+GRAFT_EXPORT int luaopen_graft_core(lua_State *L) {
+    /* One context per lua_State, kept in the registry for as long as the state lives. */
+    if (lua_getfield(L, LUA_REGISTRYINDEX, "graft.ctx") != LUA_TUSERDATA) {
+        graft_ctx *ctx = lua_newuserdatauv(L, sizeof *ctx, 0);
+        graft_ctx_init(ctx, GRAFT_DEFAULT_SEED);
+        lua_setfield(L, LUA_REGISTRYINDEX, "graft.ctx");
+    }
+    lua_pop(L, 1);
+    lua_newtable(L);
+    binding_setfuncs(L, runtime_funcs);
+    lua_pushstring(L, GRAFT_VERSION);
+    lua_setfield(L, -2, "version");
+    binding_open_tensor(L);
+    binding_open_ops(L);
+    binding_open_io(L);
+    return 1;
+}

@@ -1,0 +1,184 @@
+/* Files for Lua: graft.save / graft.load (safetensors) and graft.json.decode. */
+#include <cjson/cJSON.h>
+#include <string.h>
+
+#include "../io/safetensors.h"
+#include "../ops/copy.h"
+#include "binding.h"
+
+#define STFILE_MT "graft.SafetensorsFile"
+
+static int l_stfile_gc(lua_State *L) {
+    graft_st_close(luaL_checkudata(L, 1, STFILE_MT));
+    return 0;
+}
+
+/* load(path) -> {name = tensor}, {key = value} */
+static int l_load(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    /* The parsed header lives in a userdata whose __gc closes it: a Lua error anywhere
+     * below (a failed tensor allocation, say) leaks neither memory nor the descriptor. */
+    graft_st_file *f = lua_newuserdatauv(L, sizeof *f, 0);
+    memset(f, 0, sizeof *f);
+    f->fd = -1;
+    luaL_setmetatable(L, STFILE_MT);
+    int fidx = lua_gettop(L);
+    graft_error err;
+    check_status(L, graft_st_open(f, path, &err), "graft.load", &err);
+    lua_createtable(L, 0, f->n);
+    for (int i = 0; i < f->n; i++) {
+        graft_tensor *t = push_tensor(L);
+        graft_status st;
+        RETRY_ENOMEM(L, st, graft_st_read(f, i, ctx_of(L), t, &err));
+        check_status(L, st, "graft.load", &err);
+        lua_setfield(L, -2, f->entries[i].name);
+    }
+    lua_createtable(L, 0, f->nmeta);
+    for (int i = 0; i < f->nmeta; i++) {
+        lua_pushstring(L, f->meta_values[i]);
+        lua_setfield(L, -2, f->meta_keys[i]);
+    }
+    graft_st_close(f);
+    lua_remove(L, fidx);
+    return 2;
+}
+
+/* Scratch arrays owned by Lua (a userdata), so raising later frees them. */
+static void *scratch(lua_State *L, size_t n) {
+    return lua_newuserdatauv(L, n ? n : 1, 0);
+}
+
+/* save(path, {name = tensor}, [{key = "value"}]) */
+static int l_save(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
+    lua_settop(L, 3);
+    int n = 0, nmeta = 0;
+    for (lua_pushnil(L); lua_next(L, 2); lua_pop(L, 1)) {
+        if (lua_type(L, -2) != LUA_TSTRING)
+            return luaL_error(L, "graft.save: %s: tensor names must be strings, got a %s", path,
+                              luaL_typename(L, -2));
+        if (!test_tensor(L, -1))
+            return luaL_error(L, "graft.save: %s: \"%s\" is a %s, not a tensor", path,
+                              lua_tostring(L, -2), luaL_typename(L, -1));
+        n++;
+    }
+    if (lua_istable(L, 3))
+        for (lua_pushnil(L); lua_next(L, 3); lua_pop(L, 1)) {
+            if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
+                return luaL_error(L, "graft.save: %s: metadata keys and values must be strings "
+                                  "(got %s = %s)", path, luaL_typename(L, -2), luaL_typename(L, -1));
+            nmeta++;
+        }
+    const char **names = scratch(L, sizeof(char *) * (size_t)n);
+    const graft_tensor **tensors = scratch(L, sizeof(graft_tensor *) * (size_t)n);
+    const char **keys = scratch(L, sizeof(char *) * (size_t)nmeta);
+    const char **values = scratch(L, sizeof(char *) * (size_t)nmeta);
+    lua_newtable(L);   /* keeps the contiguous copies alive during the write */
+    int keep = lua_gettop(L), i = 0;
+    for (lua_pushnil(L); lua_next(L, 2); lua_pop(L, 1)) {
+        graft_tensor *t = check_tensor(L, -1);
+        names[i] = lua_tostring(L, -2);   /* the key stays in table 2: the pointer lives */
+        if (!graft_tensor_is_contiguous(t)) {
+            graft_tensor *c = push_tensor(L);
+            graft_error err;
+            graft_status st;
+            RETRY_ENOMEM(L, st, graft_clone_as(ctx_of(L), c, t, t->dtype, &err));
+            check_status(L, st, "graft.save", &err);
+            lua_rawseti(L, keep, i + 1);
+            t = c;
+        }
+        tensors[i++] = t;
+    }
+    i = 0;
+    if (lua_istable(L, 3))
+        for (lua_pushnil(L); lua_next(L, 3); lua_pop(L, 1), i++) {
+            keys[i] = lua_tostring(L, -2);
+            values[i] = lua_tostring(L, -1);
+        }
+    graft_error err;
+    check_status(L, graft_st_write(path, n, names, tensors, nmeta, keys, values, &err), "graft.save", &err);
+    return 0;
+}
+
+/* ---- JSON ---------------------------------------------------------------------------------- */
+
+static void push_json(lua_State *L, const cJSON *j, int depth) {
+    luaL_checkstack(L, 4, "graft.json.decode: nesting too deep");
+    if (cJSON_IsObject(j)) {
+        lua_createtable(L, 0, cJSON_GetArraySize(j));
+        for (const cJSON *c = j->child; c; c = c->next) {
+            push_json(L, c, depth + 1);
+            lua_setfield(L, -2, c->string);
+        }
+    } else if (cJSON_IsArray(j)) {
+        lua_createtable(L, cJSON_GetArraySize(j), 0);
+        int i = 1;
+        for (const cJSON *c = j->child; c; c = c->next) {
+            push_json(L, c, depth + 1);
+            lua_rawseti(L, -2, i++);
+        }
+    } else if (cJSON_IsString(j)) {
+        lua_pushstring(L, j->valuestring);
+    } else if (cJSON_IsNumber(j)) {
+        double v = j->valuedouble;
+        if (v == (double)(lua_Integer)v && v >= -9007199254740992.0 && v <= 9007199254740992.0)
+            lua_pushinteger(L, (lua_Integer)v);
+        else
+            lua_pushnumber(L, v);
+    } else if (cJSON_IsBool(j)) {
+        lua_pushboolean(L, cJSON_IsTrue(j));
+    } else {
+        lua_pushlightuserdata(L, NULL);   /* json.null */
+    }
+}
+
+#define CJSON_MT "graft.cJSON"
+
+static int l_cjson_gc(lua_State *L) {
+    cJSON **p = luaL_checkudata(L, 1, CJSON_MT);
+    cJSON_Delete(*p);
+    *p = NULL;
+    return 0;
+}
+
+/* json.decode(text) -> value; JSON null becomes json.null. */
+static int l_json_decode(lua_State *L) {
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    cJSON **holder = lua_newuserdatauv(L, sizeof *holder, 0);   /* freed even if we raise */
+    *holder = NULL;
+    luaL_setmetatable(L, CJSON_MT);
+    const char *end = NULL;
+    *holder = cJSON_ParseWithLengthOpts(s, len, &end, 0);
+    if (!*holder) {
+        const char *at = cJSON_GetErrorPtr();
+        return luaL_error(L, "graft.json.decode: invalid JSON at byte %d",
+                          at && at >= s && at <= s + len ? (int)(at - s) + 1 : 0);
+    }
+    for (const char *q = end; q < s + len; q++)
+        if (*q != ' ' && *q != '\t' && *q != '\n' && *q != '\r')
+            return luaL_error(L, "graft.json.decode: text after the JSON value at byte %d", (int)(q - s) + 1);
+    push_json(L, *holder, 0);
+    return 1;
+}
+
+void binding_open_io(lua_State *L) {
+    luaL_newmetatable(L, STFILE_MT);
+    lua_pushcfunction(L, l_stfile_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+    luaL_newmetatable(L, CJSON_MT);
+    lua_pushcfunction(L, l_cjson_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+    static const luaL_Reg funcs[] = {{"save", l_save}, {"load", l_load}, {NULL, NULL}};
+    binding_setfuncs(L, funcs);
+    lua_newtable(L);
+    static const luaL_Reg json_funcs[] = {{"decode", l_json_decode}, {NULL, NULL}};
+    binding_setfuncs(L, json_funcs);
+    lua_pushlightuserdata(L, NULL);
+    lua_setfield(L, -2, "null");
+    lua_setfield(L, -2, "json");
+}

@@ -1,0 +1,393 @@
+/* Tensor math for Lua: arithmetic (also as metamethods), math functions, comparisons,
+ * reductions, matmul, selection by index, and in-place updates. Positions are 1-based in
+ * Lua and converted here. */
+#include <math.h>
+#include <string.h>
+
+#include "../ops/copy.h"
+#include "../ops/elementwise.h"
+#include "../ops/index.h"
+#include "../ops/matmul.h"
+#include "../ops/reduce.h"
+#include "binding.h"
+
+/* ---- elementwise ------------------------------------------------------------------------ */
+
+static int binary(lua_State *L, graft_binop op) {
+    graft_tensor *a = test_tensor(L, 1), *b = test_tensor(L, 2);
+    const char *fn = graft_binop_name(op);
+    if (!a && !b) return luaL_error(L, "%s: expected at least one tensor operand", fn);
+    a = check_operand(L, 1, b);
+    b = check_operand(L, 2, a);
+    graft_tensor *out = push_tensor(L);
+    graft_error err;
+    graft_status st;
+    RETRY_ENOMEM(L, st, graft_binary(ctx_of(L), out, a, b, op, &err));
+    check_status(L, st, fn, &err);
+    return 1;
+}
+
+#define BINARY_FN(NAME, OP) \
+    static int l_##NAME(lua_State *L) { return binary(L, OP); }
+BINARY_FN(add, GRAFT_ADD)
+BINARY_FN(sub, GRAFT_SUB)
+BINARY_FN(mul, GRAFT_MUL)
+BINARY_FN(div, GRAFT_DIV)
+BINARY_FN(maximum, GRAFT_MAXIMUM)
+BINARY_FN(minimum, GRAFT_MINIMUM)
+BINARY_FN(eq, GRAFT_EQ)
+BINARY_FN(ne, GRAFT_NE)
+BINARY_FN(lt, GRAFT_LT)
+BINARY_FN(le, GRAFT_LE)
+BINARY_FN(gt, GRAFT_GT)
+BINARY_FN(ge, GRAFT_GE)
+
+static int unary(lua_State *L, graft_unop op, const double *arg) {
+    graft_tensor *x = check_tensor(L, 1);
+    graft_tensor *out = push_tensor(L);
+    graft_error err;
+    graft_status st;
+    RETRY_ENOMEM(L, st, graft_unary(ctx_of(L), out, x, op, arg, &err));
+    check_status(L, st, graft_unop_name(op), &err);
+    return 1;
+}
+
+#define UNARY_FN(NAME, OP) \
+    static int l_unary_##NAME(lua_State *L) { return unary(L, OP, NULL); }
+UNARY_FN(neg, GRAFT_NEG)
+UNARY_FN(abs, GRAFT_ABS)
+UNARY_FN(sign, GRAFT_SIGN)
+UNARY_FN(relu, GRAFT_RELU)
+UNARY_FN(exp, GRAFT_EXP)
+UNARY_FN(log, GRAFT_LOG)
+UNARY_FN(sqrt, GRAFT_SQRT)
+UNARY_FN(rsqrt, GRAFT_RSQRT)
+UNARY_FN(sigmoid, GRAFT_SIGMOID)
+UNARY_FN(tanh, GRAFT_TANH)
+UNARY_FN(floor, GRAFT_FLOOR)
+UNARY_FN(ceil, GRAFT_CEIL)
+UNARY_FN(round, GRAFT_ROUND)
+UNARY_FN(reciprocal, GRAFT_RECIPROCAL)
+
+static int l_unm(lua_State *L) {
+    lua_settop(L, 1);
+    return unary(L, GRAFT_NEG, NULL);
+}
+
+/* pow(x, e) and x ^ e: a number exponent runs the scalar kernel, a tensor one broadcasts. */
+static int l_pow(lua_State *L) {
+    if (test_tensor(L, 1) && lua_type(L, 2) == LUA_TNUMBER) {
+        double e = lua_tonumber(L, 2);
+        lua_settop(L, 1);
+        return unary(L, GRAFT_POW_SCALAR, &e);
+    }
+    return binary(L, GRAFT_POW);
+}
+
+/* clamp(min, max) or clamp{min = .., max = ..}; either bound may be nil. */
+static int l_clamp(lua_State *L) {
+    double b[2] = {-INFINITY, INFINITY};
+    if (lua_istable(L, 2)) {
+        lua_getfield(L, 2, "min");
+        lua_getfield(L, 2, "max");
+        lua_replace(L, 3);
+        lua_replace(L, 2);
+    }
+    if (!lua_isnoneornil(L, 2)) b[0] = luaL_checknumber(L, 2);
+    if (!lua_isnoneornil(L, 3)) b[1] = luaL_checknumber(L, 3);
+    lua_settop(L, 1);
+    return unary(L, GRAFT_CLAMP, b);
+}
+
+/* where(mask, a, b): a and b may be numbers. */
+static int l_where(lua_State *L) {
+    graft_tensor *mask = check_tensor(L, 1);
+    graft_tensor *a = test_tensor(L, 2), *b = test_tensor(L, 3);
+    a = check_operand(L, 2, b);
+    b = check_operand(L, 3, a);
+    graft_tensor *out = push_tensor(L);
+    graft_error err;
+    graft_status st;
+    RETRY_ENOMEM(L, st, graft_where(ctx_of(L), out, mask, a, b, &err));
+    check_status(L, st, "where", &err);
+    return 1;
+}
+
+/* ---- in place ---------------------------------------------------------------------------- */
+
+static int inplace(lua_State *L, graft_binop op, const char *fn) {
+    graft_tensor *self = check_tensor(L, 1);
+    graft_tensor *b = check_operand(L, 2, self);
+    if (op == GRAFT_ADD || op == GRAFT_SUB) {   /* add_(b, alpha): self += alpha * b */
+        if (!lua_isnoneornil(L, 3)) {
+            graft_tensor *alpha = check_operand(L, 3, b), *scaled = push_tensor(L);
+            graft_error err;
+            graft_status st;
+            RETRY_ENOMEM(L, st, graft_binary(ctx_of(L), scaled, b, alpha, GRAFT_MUL, &err));
+            check_status(L, st, fn, &err);
+            b = scaled;
+        }
+    }
+    graft_error err;
+    graft_status st;
+    RETRY_ENOMEM(L, st, graft_binary_into(ctx_of(L), self, self, b, op, &err));
+    check_status(L, st, fn, &err);
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int l_add_(lua_State *L) { return inplace(L, GRAFT_ADD, "add_"); }
+static int l_sub_(lua_State *L) { return inplace(L, GRAFT_SUB, "sub_"); }
+static int l_mul_(lua_State *L) { return inplace(L, GRAFT_MUL, "mul_"); }
+static int l_div_(lua_State *L) { return inplace(L, GRAFT_DIV, "div_"); }
+
+static int l_fill_(lua_State *L) {
+    graft_tensor *t = check_tensor(L, 1);
+    graft_fill(t, luaL_checknumber(L, 2));
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int l_zero_(lua_State *L) {
+    graft_fill(check_tensor(L, 1), 0.0);
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* copy_(src): src broadcast to self's shape and converted to self's dtype. */
+static int l_copy_(lua_State *L) {
+    graft_tensor *self = check_tensor(L, 1), *src = check_operand(L, 2, self);
+    graft_error err;
+    check_status(L, graft_copy(self, src, &err), "copy_", &err);
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* ---- reductions -------------------------------------------------------------------------- */
+
+static const char *const redop_names[] = {"sum", "mean", "prod", "max", "min", "argmax", "argmin"};
+
+/* One reduction of the tensor at the top over dim (0-based, -1 all), replacing it. */
+static void reduce_top(lua_State *L, graft_redop op, int dim, bool keepdim, bool want_idx) {
+    graft_tensor *x = check_tensor(L, -1);
+    graft_tensor *vals = push_tensor(L), *idx = want_idx ? push_tensor(L) : NULL;
+    graft_error err;
+    graft_status st;
+    RETRY_ENOMEM(L, st, graft_reduce(ctx_of(L), vals, idx, x, dim, keepdim, op, 1, &err));
+    check_status(L, st, redop_names[op], &err);
+}
+
+/* sum/mean/prod([dim | {dims}] [, keepdim]) */
+static int sum_like(lua_State *L, graft_redop op) {
+    graft_tensor *x = check_tensor(L, 1);
+    bool keepdim = lua_toboolean(L, 3);
+    const char *fn = redop_names[op];
+    if (lua_isnoneornil(L, 2)) {
+        lua_settop(L, 1);
+        reduce_top(L, op, -1, keepdim, false);
+        return 1;
+    }
+    bool mark[GRAFT_MAX_DIMS] = {false};
+    if (lua_istable(L, 2)) {
+        int n = (int)luaL_len(L, 2);
+        for (int i = 1; i <= n; i++) {
+            lua_geti(L, 2, i);
+            int d = check_dim(L, -1, x->ndim, 0, fn);
+            if (mark[d]) return luaL_error(L, "%s: dim %d appears twice", fn, d + 1);
+            mark[d] = true;
+            lua_pop(L, 1);
+        }
+    } else {
+        mark[check_dim(L, 2, x->ndim, 0, fn)] = true;
+    }
+    int ndim = x->ndim;
+    lua_settop(L, 1);
+    if (op == GRAFT_RMEAN) {   /* mean over several dims = sum over them / count */
+        int64_t count = 1;
+        for (int d = ndim - 1; d >= 0; d--)
+            if (mark[d]) {
+                reduce_top(L, GRAFT_RSUM, d, keepdim, false);
+                count *= x->size[d];
+            }
+        graft_tensor *s = check_tensor(L, -1), *out = push_tensor(L), scale;
+        graft_error err;
+        graft_tensor_init_empty(&scale);
+        graft_status st = graft_tensor_alloc(&scale, ctx_of(L), GRAFT_F32, 0, NULL, &err);
+        if (st == GRAFT_OK) {
+            *(float *)graft_tensor_data(&scale) = count ? (float)(1.0 / (double)count) : NAN;
+            st = graft_binary(ctx_of(L), out, s, &scale, GRAFT_MUL, &err);
+        }
+        graft_tensor_release(&scale);
+        check_status(L, st, fn, &err);
+        return 1;
+    }
+    for (int d = ndim - 1; d >= 0; d--)   /* highest first: lower dims keep their numbers */
+        if (mark[d]) reduce_top(L, op, d, keepdim, false);
+    return 1;
+}
+
+static int l_sum(lua_State *L) { return sum_like(L, GRAFT_RSUM); }
+static int l_prod(lua_State *L) { return sum_like(L, GRAFT_RPROD); }
+
+static int l_mean(lua_State *L) {
+    graft_tensor *x = check_tensor(L, 1);
+    if (lua_isnoneornil(L, 2) || lua_isinteger(L, 2)) {
+        int dim = lua_isnoneornil(L, 2) ? -1 : check_dim(L, 2, x->ndim, 0, "mean");
+        bool keepdim = lua_toboolean(L, 3);
+        lua_settop(L, 1);
+        reduce_top(L, GRAFT_RMEAN, dim, keepdim, false);
+        return 1;
+    }
+    return sum_like(L, GRAFT_RMEAN);
+}
+
+/* max/min([dim [, keepdim]]): over all elements, the value; over a dim, values and positions. */
+static int extreme(lua_State *L, graft_redop op) {
+    graft_tensor *x = check_tensor(L, 1);
+    if (lua_isnoneornil(L, 2)) {
+        lua_settop(L, 1);
+        reduce_top(L, op, -1, false, false);
+        return 1;
+    }
+    int dim = check_dim(L, 2, x->ndim, 0, redop_names[op]);
+    bool keepdim = lua_toboolean(L, 3);
+    lua_settop(L, 1);
+    reduce_top(L, op, dim, keepdim, true);
+    return 2;
+}
+
+static int l_max(lua_State *L) {
+    if (test_tensor(L, 2)) return binary(L, GRAFT_MAXIMUM);   /* max(a, b), as torch.max */
+    return extreme(L, GRAFT_RMAX);
+}
+static int l_min(lua_State *L) {
+    if (test_tensor(L, 2)) return binary(L, GRAFT_MINIMUM);
+    return extreme(L, GRAFT_RMIN);
+}
+
+/* argmax/argmin([dim [, keepdim]]): 1-based positions (over all elements: the flat position). */
+static int argext(lua_State *L, graft_redop op) {
+    graft_tensor *x = check_tensor(L, 1);
+    int dim = lua_isnoneornil(L, 2) ? -1 : check_dim(L, 2, x->ndim, 0, redop_names[op]);
+    bool keepdim = lua_toboolean(L, 3);
+    lua_settop(L, 1);
+    graft_tensor *idx = push_tensor(L);
+    graft_error err;
+    graft_status st;
+    RETRY_ENOMEM(L, st, graft_reduce(ctx_of(L), NULL, idx, x, dim, keepdim, op, 1, &err));
+    check_status(L, st, redop_names[op], &err);
+    return 1;
+}
+
+static int l_argmax(lua_State *L) { return argext(L, GRAFT_RARGMAX); }
+static int l_argmin(lua_State *L) { return argext(L, GRAFT_RARGMIN); }
+
+/* ---- matmul and selection ---------------------------------------------------------------- */
+
+static int l_matmul(lua_State *L) {
+    graft_tensor *a = check_tensor(L, 1), *b = check_tensor(L, 2);
+    graft_tensor *out = push_tensor(L);
+    graft_error err;
+    graft_status st;
+    RETRY_ENOMEM(L, st, graft_matmul(ctx_of(L), out, a, b, &err));
+    check_status(L, st, "matmul", &err);
+    return 1;
+}
+
+/* An index argument: an i64 tensor, or a Lua array of integers made into one. */
+static graft_tensor *check_index(lua_State *L, int idx, const char *fn) {
+    graft_tensor *t = test_tensor(L, idx);
+    if (t) return t;
+    if (!lua_istable(L, idx)) luaL_error(L, "%s: indices must be an i64 tensor or a Lua array", fn);
+    int64_t n = (int64_t)luaL_len(L, idx);
+    graft_tensor *out = push_tensor(L);
+    graft_error err;
+    graft_status st;
+    RETRY_ENOMEM(L, st, graft_tensor_alloc(out, ctx_of(L), GRAFT_I64, 1, &n, &err));
+    check_status(L, st, fn, &err);
+    int64_t *p = graft_tensor_data(out);
+    for (int64_t i = 0; i < n; i++) {
+        lua_geti(L, idx, i + 1);
+        int isint;
+        p[i] = lua_tointegerx(L, -1, &isint);
+        if (!isint) luaL_error(L, "%s: index %I is not an integer", fn, (lua_Integer)i + 1);
+        lua_pop(L, 1);
+    }
+    return out;
+}
+
+static int l_index_select(lua_State *L) {
+    graft_tensor *x = check_tensor(L, 1);
+    int dim = check_dim(L, 2, x->ndim, 0, "index_select");
+    graft_tensor *idx = check_index(L, 3, "index_select");
+    graft_tensor *out = push_tensor(L);
+    graft_error err;
+    graft_status st;
+    RETRY_ENOMEM(L, st, graft_index_select(ctx_of(L), out, x, dim, idx, 1, &err));
+    check_status(L, st, "index_select", &err);
+    return 1;
+}
+
+static int l_gather(lua_State *L) {
+    graft_tensor *x = check_tensor(L, 1);
+    int dim = check_dim(L, 2, x->ndim, 0, "gather");
+    graft_tensor *idx = check_tensor(L, 3);
+    graft_tensor *out = push_tensor(L);
+    graft_error err;
+    graft_status st;
+    RETRY_ENOMEM(L, st, graft_gather(ctx_of(L), out, x, dim, idx, 1, &err));
+    check_status(L, st, "gather", &err);
+    return 1;
+}
+
+/* topk(k [, dim [, {largest = true}]]) -> values, positions (sorted). */
+static int l_topk(lua_State *L) {
+    graft_tensor *x = check_tensor(L, 1);
+    lua_Integer k = luaL_checkinteger(L, 2);
+    int dim = lua_isnoneornil(L, 3) ? (x->ndim ? x->ndim - 1 : 0) : check_dim(L, 3, x->ndim, 0, "topk");
+    bool largest = true;
+    if (lua_istable(L, 4)) {
+        lua_getfield(L, 4, "largest");
+        if (!lua_isnil(L, -1)) largest = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
+    lua_settop(L, 1);
+    graft_tensor *vals = push_tensor(L), *idx = push_tensor(L);
+    graft_error err;
+    graft_status st;
+    RETRY_ENOMEM(L, st, graft_topk(ctx_of(L), vals, idx, x, k, dim, largest, 1, &err));
+    check_status(L, st, "topk", &err);
+    return 2;
+}
+
+static const luaL_Reg methods[] = {
+    {"add", l_add}, {"sub", l_sub}, {"mul", l_mul}, {"div", l_div}, {"pow", l_pow},
+    {"maximum", l_maximum}, {"minimum", l_minimum},
+    {"eq", l_eq}, {"ne", l_ne}, {"lt", l_lt}, {"le", l_le}, {"gt", l_gt}, {"ge", l_ge},
+    {"neg", l_unary_neg}, {"abs", l_unary_abs}, {"sign", l_unary_sign}, {"relu", l_unary_relu}, {"exp", l_unary_exp},
+    {"log", l_unary_log}, {"sqrt", l_unary_sqrt}, {"rsqrt", l_unary_rsqrt}, {"sigmoid", l_unary_sigmoid},
+    {"tanh", l_unary_tanh}, {"floor", l_unary_floor}, {"ceil", l_unary_ceil}, {"round", l_unary_round},
+    {"reciprocal", l_unary_reciprocal}, {"clamp", l_clamp},
+    {"add_", l_add_}, {"sub_", l_sub_}, {"mul_", l_mul_}, {"div_", l_div_},
+    {"fill_", l_fill_}, {"zero_", l_zero_}, {"copy_", l_copy_},
+    {"sum", l_sum}, {"mean", l_mean}, {"prod", l_prod}, {"max", l_max}, {"min", l_min},
+    {"argmax", l_argmax}, {"argmin", l_argmin},
+    {"matmul", l_matmul}, {"index_select", l_index_select}, {"gather", l_gather},
+    {"topk", l_topk}, {"where", l_where},
+    {NULL, NULL},
+};
+
+static const luaL_Reg metamethods[] = {
+    {"__add", l_add}, {"__sub", l_sub}, {"__mul", l_mul}, {"__div", l_div},
+    {"__pow", l_pow}, {"__unm", l_unm}, {NULL, NULL},
+};
+
+void binding_open_ops(lua_State *L) {
+    luaL_getmetatable(L, TENSOR_MT);
+    binding_setfuncs(L, metamethods);
+    lua_getfield(L, -1, "__methods");
+    binding_setfuncs(L, methods);
+    lua_pop(L, 2);
+    static const luaL_Reg module_funcs[] = {{"where", l_where}, {"matmul", l_matmul}, {NULL, NULL}};
+    binding_setfuncs(L, module_funcs);
+}

@@ -1,0 +1,751 @@
+/* The tensor userdata: metatable, field storage, constructors, shape queries, views,
+ * element access and conversion to Lua tables. */
+#include <math.h>
+#include <string.h>
+
+#include "../ops/copy.h"
+#include "binding.h"
+
+/* ---- userdata and arguments ------------------------------------------------------------ */
+
+graft_tensor *push_tensor(lua_State *L) {
+    graft_tensor *t = lua_newuserdatauv(L, sizeof *t, 1);
+    graft_tensor_init_empty(t);
+    luaL_setmetatable(L, TENSOR_MT);
+    return t;
+}
+
+graft_tensor *check_tensor(lua_State *L, int idx) {
+    return luaL_checkudata(L, idx, TENSOR_MT);
+}
+
+graft_tensor *test_tensor(lua_State *L, int idx) {
+    return luaL_testudata(L, idx, TENSOR_MT);
+}
+
+static void gc_nudge(lua_State *L) {
+    graft_ctx *ctx = ctx_of(L);
+    size_t debt = atomic_load(&ctx->debt);
+    if (debt < ((size_t)32 << 20)) return;   /* below 32 MB Lua's own pace is enough */
+    atomic_store(&ctx->debt, 0);
+    size_t kb = debt >> 10;
+    lua_gc(L, LUA_GCSTEP, kb > (1u << 30) ? 1 << 30 : (int)kb);
+}
+
+void check_status(lua_State *L, graft_status st, const char *fn, const graft_error *err) {
+    if (st != GRAFT_OK) luaL_error(L, "%s: %s", fn, err->msg);
+    gc_nudge(L);
+}
+
+int check_dim(lua_State *L, int idx, int ndim, int extra, const char *fn) {
+    lua_Integer d = luaL_checkinteger(L, idx);
+    lua_Integer n = ndim + extra;
+    if (d < 0) d += n + 1;
+    if (d < 1 || d > n)
+        luaL_error(L, "%s: dim %d is out of range for a tensor with %d dims (use 1..%d or -%d..-1)",
+                   fn, (int)luaL_checkinteger(L, idx), ndim, (int)n, (int)n);
+    return (int)d - 1;
+}
+
+static int64_t shape_entry(lua_State *L, int idx, const char *fn) {
+    int isnum;
+    lua_Integer v = lua_tointegerx(L, idx, &isnum);
+    if (!isnum) luaL_error(L, "%s: shape entries must be integers, got %s", fn, luaL_typename(L, idx));
+    return v;
+}
+
+int check_shape(lua_State *L, int idx, int64_t *size, const char *fn) {
+    int n;
+    if (lua_istable(L, idx)) {
+        n = (int)luaL_len(L, idx);
+        if (n > GRAFT_MAX_DIMS) luaL_error(L, "%s: a shape has at most %d dims, not %d", fn, GRAFT_MAX_DIMS, n);
+        for (int i = 0; i < n; i++) {
+            lua_geti(L, idx, i + 1);
+            size[i] = shape_entry(L, -1, fn);
+            lua_pop(L, 1);
+        }
+    } else {
+        n = lua_gettop(L) - idx + 1;
+        if (n < 0) n = 0;
+        if (n > GRAFT_MAX_DIMS) luaL_error(L, "%s: a shape has at most %d dims, not %d", fn, GRAFT_MAX_DIMS, n);
+        for (int i = 0; i < n; i++) size[i] = shape_entry(L, idx + i, fn);
+    }
+    return n;
+}
+
+graft_dtype check_dtype(lua_State *L, int idx, graft_dtype def) {
+    if (lua_isnoneornil(L, idx)) return def;
+    graft_dtype dt;
+    const char *name = luaL_checkstring(L, idx);
+    if (!graft_dtype_from_name(name, &dt))
+        luaL_error(L, "unknown dtype \"%s\" (expected \"f32\", \"i64\" or \"u8\")", name);
+    return dt;
+}
+
+void push_shape(lua_State *L, int ndim, const int64_t *size) {
+    lua_createtable(L, ndim, 0);
+    for (int i = 0; i < ndim; i++) {
+        lua_pushinteger(L, size[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+}
+
+/* Allocates t (already pushed) or raises, retrying once after a full collection. */
+static void alloc_or_raise(lua_State *L, graft_tensor *t, graft_dtype dt, int ndim,
+                           const int64_t *size, bool zero, const char *fn) {
+    graft_error err;
+    graft_status st;
+    RETRY_ENOMEM(L, st, zero ? graft_tensor_alloc_zeros(t, ctx_of(L), dt, ndim, size, &err)
+                             : graft_tensor_alloc(t, ctx_of(L), dt, ndim, size, &err));
+    check_status(L, st, fn, &err);
+}
+
+static void set_number(const graft_tensor *t, char *p, lua_State *L, int idx) {
+    switch (t->dtype) {
+    case GRAFT_F32: *(float *)p = (float)lua_tonumber(L, idx); break;
+    case GRAFT_I64:
+        if (lua_isinteger(L, idx)) *(int64_t *)p = lua_tointeger(L, idx);
+        else *(int64_t *)p = graft_f32_to_i64((float)lua_tonumber(L, idx));
+        break;
+    case GRAFT_U8:
+        *(uint8_t *)p = (uint8_t)(lua_isinteger(L, idx) ? (uint64_t)lua_tointeger(L, idx)
+                                                        : (uint64_t)graft_f32_to_i64((float)lua_tonumber(L, idx)));
+        break;
+    }
+}
+
+static void push_element(lua_State *L, const graft_tensor *t, const char *p) {
+    switch (t->dtype) {
+    case GRAFT_F32: lua_pushnumber(L, *(const float *)p); break;
+    case GRAFT_I64: lua_pushinteger(L, *(const int64_t *)p); break;
+    case GRAFT_U8: lua_pushinteger(L, *(const uint8_t *)p); break;
+    }
+}
+
+graft_tensor *check_operand(lua_State *L, int idx, const graft_tensor *like) {
+    graft_tensor *t = test_tensor(L, idx);
+    if (t) return t;
+    if (!lua_isnumber(L, idx))
+        luaL_error(L, "expected a tensor or a number, got %s", luaL_typename(L, idx));
+    /* As PyTorch types a Python scalar: it takes the tensor's dtype unless it is a float
+     * meeting an integer tensor. */
+    graft_dtype dt = like ? like->dtype : GRAFT_F32;
+    if (!lua_isinteger(L, idx) && dt != GRAFT_F32) dt = GRAFT_F32;
+    int abs_idx = lua_absindex(L, idx);
+    t = push_tensor(L);
+    alloc_or_raise(L, t, dt, 0, NULL, false, "tensor");
+    set_number(t, graft_tensor_data(t), L, abs_idx);
+    return t;
+}
+
+/* ---- metatable: fields live in the uservalue table ------------------------------------ */
+
+static int l_tensor_index(lua_State *L) {
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL) return 1;   /* a method */
+    if (lua_getiuservalue(L, 1, 1) != LUA_TTABLE) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_pushvalue(L, 2);
+    lua_rawget(L, -2);
+    return 1;
+}
+
+static int l_tensor_newindex(lua_State *L) {
+    if (lua_getiuservalue(L, 1, 1) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_setiuservalue(L, 1, 1);
+    }
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, 3);
+    lua_rawset(L, -3);
+    return 0;
+}
+
+static int l_tensor_release(lua_State *L) { /* __gc and __close; idempotent */
+    graft_tensor_release(check_tensor(L, 1));
+    return 0;
+}
+
+static int l_tensor_len(lua_State *L) {
+    graft_tensor *t = check_tensor(L, 1);
+    if (t->ndim == 0) return luaL_error(L, "len: a 0-dim tensor has no length");
+    lua_pushinteger(L, t->size[0]);
+    return 1;
+}
+
+/* ---- constructors ----------------------------------------------------------------------- */
+
+/* Reads "shape [, dtype]" from idx on: a shape table or sizes, then an optional dtype. */
+static int shape_and_dtype(lua_State *L, int idx, int64_t *size, graft_dtype *dt, const char *fn) {
+    int top = lua_gettop(L);
+    *dt = GRAFT_F32;
+    if (top >= idx && lua_type(L, top) == LUA_TSTRING) {
+        *dt = check_dtype(L, top, GRAFT_F32);
+        lua_settop(L, top - 1);
+    }
+    return check_shape(L, idx, size, fn);
+}
+
+static graft_tensor *new_tensor(lua_State *L, graft_dtype dt, int nd, const int64_t *size,
+                                bool zero, const char *fn) {
+    graft_tensor *t = push_tensor(L);
+    alloc_or_raise(L, t, dt, nd, size, zero, fn);
+    return t;
+}
+
+static int l_zeros(lua_State *L) {
+    int64_t size[GRAFT_MAX_DIMS];
+    graft_dtype dt;
+    int nd = shape_and_dtype(L, 1, size, &dt, "zeros");
+    new_tensor(L, dt, nd, size, true, "zeros");
+    return 1;
+}
+
+static int l_empty(lua_State *L) {
+    int64_t size[GRAFT_MAX_DIMS];
+    graft_dtype dt;
+    int nd = shape_and_dtype(L, 1, size, &dt, "empty");
+    new_tensor(L, dt, nd, size, false, "empty");
+    return 1;
+}
+
+static int l_ones(lua_State *L) {
+    int64_t size[GRAFT_MAX_DIMS];
+    graft_dtype dt;
+    int nd = shape_and_dtype(L, 1, size, &dt, "ones");
+    graft_fill(new_tensor(L, dt, nd, size, false, "ones"), 1.0);
+    return 1;
+}
+
+/* full(shape, value [, dtype]) */
+static int l_full(lua_State *L) {
+    int64_t size[GRAFT_MAX_DIMS];
+    luaL_checktype(L, 1, LUA_TTABLE);
+    int nd = check_shape(L, 1, size, "full");
+    luaL_checknumber(L, 2);
+    graft_dtype dt = check_dtype(L, 3, GRAFT_F32);
+    graft_tensor *t = new_tensor(L, dt, nd, size, false, "full");
+    if (dt == GRAFT_F32 || !lua_isinteger(L, 2)) {
+        graft_fill(t, lua_tonumber(L, 2));
+        return 1;
+    }
+    /* Integers are written exactly (through double they would round beyond 2^53). */
+    int64_t n = graft_tensor_numel(t);
+    size_t es = graft_dtype_size(dt);
+    char *p = graft_tensor_data(t);
+    for (int64_t i = 0; i < n; i++) set_number(t, p + i * (int64_t)es, L, 2);
+    return 1;
+}
+
+static int random_fill(lua_State *L, bool normal, const char *fn) {
+    int64_t size[GRAFT_MAX_DIMS];
+    graft_dtype dt;
+    int nd = shape_and_dtype(L, 1, size, &dt, fn);
+    if (dt != GRAFT_F32) return luaL_error(L, "%s: random tensors are f32, not %s", fn, graft_dtype_name(dt));
+    graft_tensor *t = new_tensor(L, GRAFT_F32, nd, size, false, fn);
+    graft_rng *rng = &ctx_of(L)->rng;
+    if (normal) graft_rng_fill_normal(rng, graft_tensor_data(t), graft_tensor_numel(t), 0.0f, 1.0f);
+    else graft_rng_fill_uniform(rng, graft_tensor_data(t), graft_tensor_numel(t), 0.0f, 1.0f);
+    return 1;
+}
+
+static int l_rand(lua_State *L) { return random_fill(L, false, "rand"); }
+static int l_randn(lua_State *L) { return random_fill(L, true, "randn"); }
+
+/* randint(low, high, shape): i64 integers in [low, high), as torch.randint. */
+static int l_randint(lua_State *L) {
+    lua_Integer lo = luaL_checkinteger(L, 1), hi = luaL_checkinteger(L, 2);
+    if (lo >= hi) return luaL_error(L, "randint: low (%I) must be below high (%I)", lo, hi);
+    int64_t size[GRAFT_MAX_DIMS];
+    int nd = check_shape(L, 3, size, "randint");
+    graft_tensor *t = new_tensor(L, GRAFT_I64, nd, size, false, "randint");
+    int64_t *p = graft_tensor_data(t), n = graft_tensor_numel(t);
+    for (int64_t i = 0; i < n; i++) p[i] = graft_rng_integer(&ctx_of(L)->rng, lo, hi - 1);
+    return 1;
+}
+
+/* randperm(n): a random permutation of 1..n (i64): positions, so 1-based as in Lua. */
+static int l_randperm(lua_State *L) {
+    lua_Integer n = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, n >= 0, 1, "n must be >= 0");
+    int64_t size = n;
+    graft_tensor *t = new_tensor(L, GRAFT_I64, 1, &size, false, "randperm");
+    int64_t *p = graft_tensor_data(t);
+    for (int64_t i = 0; i < n; i++) p[i] = i + 1;
+    for (int64_t i = n - 1; i > 0; i--) {          /* Fisher-Yates */
+        int64_t j = graft_rng_integer(&ctx_of(L)->rng, 0, i), tmp = p[i];
+        p[i] = p[j];
+        p[j] = tmp;
+    }
+    return 1;
+}
+
+/* arange(a [, b [, step]] [, dtype]): values from a (default 0) up to but excluding b. As in
+ * PyTorch: these are values, not positions, so arange(5) is 0..4; integer arguments give i64,
+ * any float gives f32. */
+static int l_arange(lua_State *L) {
+    int top = lua_gettop(L);
+    bool explicit_dt = top >= 1 && lua_type(L, top) == LUA_TSTRING;
+    graft_dtype dt = explicit_dt ? check_dtype(L, top, GRAFT_F32) : GRAFT_I64;
+    if (explicit_dt) top--;
+    if (top < 1 || top > 3)
+        return luaL_error(L, "arange: expected arange(end), arange(start, end) or arange(start, end, step)");
+    bool all_int = true;
+    for (int i = 1; i <= top; i++) {
+        luaL_checknumber(L, i);
+        all_int = all_int && lua_isinteger(L, i);
+    }
+    if (!explicit_dt && !all_int) dt = GRAFT_F32;
+    double a = top >= 2 ? lua_tonumber(L, 1) : 0, b = lua_tonumber(L, top >= 2 ? 2 : 1);
+    double step = top == 3 ? lua_tonumber(L, 3) : 1;
+    if (step == 0 || !isfinite(a) || !isfinite(b) || !isfinite(step))
+        return luaL_error(L, "arange: the step must be nonzero and the bounds finite");
+    double count = ceil((b - a) / step);
+    if (count < 0) count = 0;
+    if (count > 4.0e15) return luaL_error(L, "arange: too many elements (%f)", count);
+    int64_t n = (int64_t)count;
+    graft_tensor *t = new_tensor(L, dt, 1, &n, false, "arange");
+    char *p = graft_tensor_data(t);
+    size_t es = graft_dtype_size(dt);
+    lua_Integer ia = top >= 2 ? lua_tointeger(L, 1) : 0, is = top == 3 ? lua_tointeger(L, 3) : 1;
+    for (int64_t i = 0; i < n; i++) {
+        if (all_int) lua_pushinteger(L, (lua_Integer)((uint64_t)ia + (uint64_t)i * (uint64_t)is));
+        else lua_pushnumber(L, a + (double)i * step);
+        set_number(t, p + i * (int64_t)es, L, -1);
+        lua_pop(L, 1);
+    }
+    return 1;
+}
+
+/* The shape of a nested table, found by following first elements. */
+static int nested_shape(lua_State *L, int idx, int64_t *size) {
+    int nd = 0;
+    lua_pushvalue(L, idx);
+    while (lua_istable(L, -1)) {
+        if (nd == GRAFT_MAX_DIMS) luaL_error(L, "tensor: nesting deeper than %d levels", GRAFT_MAX_DIMS);
+        size[nd++] = (int64_t)luaL_len(L, -1);
+        lua_geti(L, -1, 1);
+        lua_remove(L, -2);
+    }
+    lua_pop(L, 1);
+    return nd;
+}
+
+/* Copies the nested table at idx (depth d) into t from element *at on, checking raggedness. */
+static void fill_nested(lua_State *L, int idx, const graft_tensor *t, int d, int64_t *at) {
+    int64_t n = (int64_t)luaL_len(L, idx);
+    if (n != t->size[d])
+        luaL_error(L, "tensor: ragged nested table: %I elements at depth %d where %I were expected",
+                   (lua_Integer)n, d + 1, (lua_Integer)t->size[d]);
+    luaL_checkstack(L, 2, "tensor: nesting");
+    size_t es = graft_dtype_size(t->dtype);
+    for (int64_t i = 1; i <= n; i++) {
+        int type = lua_geti(L, idx, i);
+        if (d + 1 < t->ndim) {
+            if (type != LUA_TTABLE)
+                luaL_error(L, "tensor: ragged nested table: a %s at depth %d where a table was expected",
+                           lua_typename(L, type), d + 2);
+            fill_nested(L, lua_gettop(L), t, d + 1, at);
+        } else {
+            if (type == LUA_TBOOLEAN) {
+                lua_pushinteger(L, lua_toboolean(L, -1));
+                lua_replace(L, -2);
+            } else if (type != LUA_TNUMBER) {
+                luaL_error(L, "tensor: elements must be numbers or booleans, got a %s at depth %d",
+                           lua_typename(L, type), d + 1);
+            }
+            set_number(t, (char *)graft_tensor_data(t) + (*at)++ * (int64_t)es, L, -1);
+        }
+        lua_pop(L, 1);
+    }
+}
+
+/* tensor(data [, dtype]): data a number, boolean, nested table or tensor (copied). */
+static int l_tensor_new(lua_State *L) {
+    graft_tensor *src = test_tensor(L, 1);
+    graft_dtype dt = check_dtype(L, 2, src ? src->dtype : GRAFT_F32);
+    if (src) {
+        graft_error err;
+        graft_tensor *out = push_tensor(L);
+        graft_status st;
+        RETRY_ENOMEM(L, st, graft_clone_as(ctx_of(L), out, src, dt, &err));
+        check_status(L, st, "tensor", &err);
+        return 1;
+    }
+    int64_t size[GRAFT_MAX_DIMS];
+    int nd = 0;
+    if (lua_istable(L, 1)) nd = nested_shape(L, 1, size);
+    else if (!lua_isnumber(L, 1) && !lua_isboolean(L, 1))
+        return luaL_argerror(L, 1, "expected a number, a nested table of numbers or a tensor");
+    graft_tensor *t = new_tensor(L, dt, nd, size, false, "tensor");
+    int out = lua_gettop(L);
+    if (nd == 0) {
+        if (lua_isboolean(L, 1)) lua_pushinteger(L, lua_toboolean(L, 1));
+        else lua_pushvalue(L, 1);
+        set_number(t, graft_tensor_data(t), L, -1);
+    } else {
+        int64_t at = 0;
+        fill_nested(L, 1, t, 0, &at);
+    }
+    lua_settop(L, out);
+    return 1;
+}
+
+/* ---- queries ------------------------------------------------------------------------------ */
+
+static int l_shape(lua_State *L) {
+    graft_tensor *t = check_tensor(L, 1);
+    push_shape(L, t->ndim, t->size);
+    return 1;
+}
+
+static int l_size(lua_State *L) {
+    graft_tensor *t = check_tensor(L, 1);
+    if (lua_isnoneornil(L, 2)) return l_shape(L);
+    lua_pushinteger(L, t->size[check_dim(L, 2, t->ndim, 0, "size")]);
+    return 1;
+}
+
+static int l_stride(lua_State *L) {
+    graft_tensor *t = check_tensor(L, 1);
+    if (lua_isnoneornil(L, 2)) {
+        push_shape(L, t->ndim, t->stride);
+        return 1;
+    }
+    lua_pushinteger(L, t->stride[check_dim(L, 2, t->ndim, 0, "stride")]);
+    return 1;
+}
+
+static int l_dim(lua_State *L) {
+    lua_pushinteger(L, check_tensor(L, 1)->ndim);
+    return 1;
+}
+
+static int l_numel(lua_State *L) {
+    lua_pushinteger(L, graft_tensor_numel(check_tensor(L, 1)));
+    return 1;
+}
+
+static int l_dtype(lua_State *L) {
+    lua_pushstring(L, graft_dtype_name(check_tensor(L, 1)->dtype));
+    return 1;
+}
+
+static int l_is_contiguous(lua_State *L) {
+    lua_pushboolean(L, graft_tensor_is_contiguous(check_tensor(L, 1)));
+    return 1;
+}
+
+/* Whether two tensors are views of one storage. */
+static int l_shares_storage(lua_State *L) {
+    graft_tensor *a = check_tensor(L, 1), *b = check_tensor(L, 2);
+    lua_pushboolean(L, a->storage != NULL && a->storage == b->storage);
+    return 1;
+}
+
+static int l_item(lua_State *L) {
+    graft_tensor *t = check_tensor(L, 1);
+    if (graft_tensor_numel(t) != 1) {
+        char b[128];
+        return luaL_error(L, "item: the tensor %s has %I elements, not one",
+                          graft_shape_str(b, sizeof b, t->ndim, t->size), (lua_Integer)graft_tensor_numel(t));
+    }
+    push_element(L, t, graft_tensor_data(t));   /* the one element sits at offset 0 */
+    return 1;
+}
+
+static void push_nested(lua_State *L, const graft_tensor *t, int d, const char *p) {
+    if (d == t->ndim) {
+        push_element(L, t, p);
+        return;
+    }
+    luaL_checkstack(L, 3, "totable");
+    size_t es = graft_dtype_size(t->dtype);
+    lua_createtable(L, t->size[d] < (1 << 24) ? (int)t->size[d] : 0, 0);
+    for (int64_t i = 0; i < t->size[d]; i++) {
+        push_nested(L, t, d + 1, p + i * t->stride[d] * (int64_t)es);
+        lua_rawseti(L, -2, i + 1);
+    }
+}
+
+static int l_totable(lua_State *L) {
+    graft_tensor *t = check_tensor(L, 1);
+    push_nested(L, t, 0, graft_tensor_data(t));
+    return 1;
+}
+
+/* The address of the element at the Lua indices idx .. idx+ndim-1 (1-based, negative from
+ * the end). */
+static char *element_at(lua_State *L, const graft_tensor *t, int idx, const char *fn) {
+    int64_t off = 0;
+    for (int d = 0; d < t->ndim; d++) {
+        lua_Integer i = luaL_checkinteger(L, idx + d);
+        lua_Integer j = i < 0 ? i + t->size[d] + 1 : i;
+        if (j < 1 || j > t->size[d])
+            luaL_error(L, "%s: index %I is out of range for dim %d of size %I", fn, i, d + 1,
+                       (lua_Integer)t->size[d]);
+        off += (j - 1) * t->stride[d];
+    }
+    return (char *)graft_tensor_data(t) + off * (int64_t)graft_dtype_size(t->dtype);
+}
+
+static int l_get(lua_State *L) {
+    graft_tensor *t = check_tensor(L, 1);
+    int n = lua_gettop(L) - 1;
+    if (n != t->ndim) return luaL_error(L, "get: expected %d indices, got %d", t->ndim, n);
+    push_element(L, t, element_at(L, t, 2, "get"));
+    return 1;
+}
+
+static int l_set(lua_State *L) {
+    graft_tensor *t = check_tensor(L, 1);
+    int n = lua_gettop(L) - 2;
+    if (n != t->ndim)
+        return luaL_error(L, "set: expected %d indices and a value, got %d arguments", t->ndim, n + 1);
+    luaL_checknumber(L, n + 2);
+    set_number(t, element_at(L, t, 2, "set"), L, n + 2);
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* ---- copies and conversions ------------------------------------------------------------- */
+
+static int copy_as(lua_State *L, graft_dtype dt, bool always, const char *fn) {
+    graft_tensor *t = check_tensor(L, 1);
+    if (!always && t->dtype == dt && graft_tensor_is_contiguous(t)) {
+        lua_settop(L, 1);   /* already what was asked for: the same tensor, as in PyTorch */
+        return 1;
+    }
+    graft_tensor *out = push_tensor(L);
+    graft_error err;
+    graft_status st;
+    RETRY_ENOMEM(L, st, graft_clone_as(ctx_of(L), out, t, dt, &err));
+    check_status(L, st, fn, &err);
+    return 1;
+}
+
+static int l_clone(lua_State *L) { return copy_as(L, check_tensor(L, 1)->dtype, true, "clone"); }
+static int l_contiguous(lua_State *L) { return copy_as(L, check_tensor(L, 1)->dtype, false, "contiguous"); }
+
+static int l_to(lua_State *L) {
+    graft_tensor *t = check_tensor(L, 1);
+    graft_dtype dt = check_dtype(L, 2, t->dtype);
+    if (dt == t->dtype) {
+        lua_settop(L, 1);
+        return 1;
+    }
+    return copy_as(L, dt, true, "to");
+}
+
+/* ---- views ------------------------------------------------------------------------------- */
+
+/* Pushes a view of t with header h (derived from t's): a new userdata sharing t's storage. */
+static void push_view(lua_State *L, const graft_tensor *t, const graft_tensor *h) {
+    graft_tensor *v = push_tensor(L);
+    graft_tensor_share(v, t);
+    *v = *h;   /* same storage pointer, so the reference just taken is v's */
+}
+
+/* Resolves a single -1 in size against numel. */
+static void infer_size(lua_State *L, int64_t *size, int nd, int64_t numel, const char *fn) {
+    int infer = -1;
+    int64_t known = 1;
+    for (int i = 0; i < nd; i++) {
+        if (size[i] == -1) {
+            if (infer >= 0) luaL_error(L, "%s: only one dim can be -1", fn);
+            infer = i;
+        } else if (size[i] < 0) {
+            luaL_error(L, "%s: invalid size %I", fn, (lua_Integer)size[i]);
+        } else if (known >= 0) {
+            known = size[i] && known > INT64_MAX / size[i] ? -1 : known * size[i];
+        }
+    }
+    if (infer < 0) return;
+    if (known <= 0 || numel % known != 0) {
+        char b[128];
+        luaL_error(L, "%s: shape %s is invalid for %I elements", fn,
+                   graft_shape_str(b, sizeof b, nd, size), (lua_Integer)numel);
+    }
+    size[infer] = numel / known;
+}
+
+static int view_or_reshape(lua_State *L, bool may_copy, const char *fn) {
+    graft_tensor *t = check_tensor(L, 1);
+    int64_t size[GRAFT_MAX_DIMS];
+    int nd = check_shape(L, 2, size, fn);
+    infer_size(L, size, nd, graft_tensor_numel(t), fn);
+    graft_error err;
+    graft_tensor h = *t;
+    graft_status st = graft_view_reshape(&h, nd, size, &err);
+    if (st == GRAFT_OK) {
+        push_view(L, t, &h);
+        return 1;
+    }
+    if (!may_copy || graft_shape_numel(nd, size) != graft_tensor_numel(t)) check_status(L, st, fn, &err);
+    graft_tensor *out = push_tensor(L);   /* strides forbid a view: reshape copies */
+    RETRY_ENOMEM(L, st, graft_clone_as(ctx_of(L), out, t, t->dtype, &err));
+    check_status(L, st, fn, &err);
+    check_status(L, graft_view_reshape(out, nd, size, &err), fn, &err);
+    return 1;
+}
+
+static int l_view(lua_State *L) { return view_or_reshape(L, false, "view"); }
+static int l_reshape(lua_State *L) { return view_or_reshape(L, true, "reshape"); }
+
+static int l_expand(lua_State *L) {
+    graft_tensor *t = check_tensor(L, 1);
+    int64_t size[GRAFT_MAX_DIMS];
+    int nd = check_shape(L, 2, size, "expand");
+    graft_error err;
+    graft_tensor h = *t;
+    check_status(L, graft_view_expand(&h, nd, size, &err), "expand", &err);
+    push_view(L, t, &h);
+    return 1;
+}
+
+static int l_transpose(lua_State *L) {
+    graft_tensor *t = check_tensor(L, 1);
+    int d1 = check_dim(L, 2, t->ndim, 0, "transpose"), d2 = check_dim(L, 3, t->ndim, 0, "transpose");
+    graft_tensor h = *t;
+    graft_view_transpose(&h, d1, d2);
+    push_view(L, t, &h);
+    return 1;
+}
+
+/* t:t(): the transpose of a matrix; a vector comes back unchanged (torch.Tensor.t). */
+static int l_t(lua_State *L) {
+    graft_tensor *t = check_tensor(L, 1);
+    if (t->ndim > 2) return luaL_error(L, "t: expects a tensor with at most 2 dims, got %d", t->ndim);
+    graft_tensor h = *t;
+    if (t->ndim == 2) graft_view_transpose(&h, 0, 1);
+    push_view(L, t, &h);
+    return 1;
+}
+
+static int l_permute(lua_State *L) {
+    graft_tensor *t = check_tensor(L, 1);
+    int64_t p[GRAFT_MAX_DIMS];
+    int n = check_shape(L, 2, p, "permute");
+    if (n != t->ndim) return luaL_error(L, "permute: expected %d dims, got %d", t->ndim, n);
+    int perm[GRAFT_MAX_DIMS];
+    for (int i = 0; i < n; i++) {
+        int64_t d = p[i] < 0 ? p[i] + n + 1 : p[i];
+        if (d < 1 || d > n)
+            return luaL_error(L, "permute: dim %I is out of range for %d dims", (lua_Integer)p[i], n);
+        perm[i] = (int)d - 1;
+    }
+    graft_error err;
+    graft_tensor h = *t;
+    check_status(L, graft_view_permute(&h, perm, &err), "permute", &err);
+    push_view(L, t, &h);
+    return 1;
+}
+
+/* narrow(dim, start, length): positions start .. start+length-1 of dim. */
+static int l_narrow(lua_State *L) {
+    graft_tensor *t = check_tensor(L, 1);
+    int d = check_dim(L, 2, t->ndim, 0, "narrow");
+    lua_Integer start = luaL_checkinteger(L, 3), len = luaL_checkinteger(L, 4);
+    if (start < 0) start += t->size[d] + 1;
+    graft_error err;
+    graft_tensor h = *t;
+    check_status(L, graft_view_narrow(&h, d, start - 1, len, &err), "narrow", &err);
+    push_view(L, t, &h);
+    return 1;
+}
+
+static int l_select(lua_State *L) {
+    graft_tensor *t = check_tensor(L, 1);
+    int d = check_dim(L, 2, t->ndim, 0, "select");
+    lua_Integer i = luaL_checkinteger(L, 3), j = i < 0 ? i + t->size[d] + 1 : i;
+    if (j < 1 || j > t->size[d])
+        return luaL_error(L, "select: index %I is out of range for dim %d of size %I", i, d + 1,
+                          (lua_Integer)t->size[d]);
+    graft_tensor h = *t;
+    graft_view_select(&h, d, j - 1);
+    push_view(L, t, &h);
+    return 1;
+}
+
+static int l_unsqueeze(lua_State *L) {
+    graft_tensor *t = check_tensor(L, 1);
+    int d = check_dim(L, 2, t->ndim, 1, "unsqueeze");
+    graft_error err;
+    graft_tensor h = *t;
+    check_status(L, graft_view_unsqueeze(&h, d, &err), "unsqueeze", &err);
+    push_view(L, t, &h);
+    return 1;
+}
+
+static int l_squeeze(lua_State *L) {
+    graft_tensor *t = check_tensor(L, 1);
+    int d = lua_isnoneornil(L, 2) ? -1 : check_dim(L, 2, t->ndim, 0, "squeeze");
+    graft_tensor h = *t;
+    graft_view_squeeze(&h, d);
+    push_view(L, t, &h);
+    return 1;
+}
+
+/* flatten([start [, end]]): merges dims start..end (default: all) into one. */
+static int l_flatten(lua_State *L) {
+    graft_tensor *t = check_tensor(L, 1);
+    int64_t size[GRAFT_MAX_DIMS];
+    int nd = 0;
+    if (t->ndim == 0) {
+        size[nd++] = 1;
+    } else {
+        int s = lua_isnoneornil(L, 2) ? 0 : check_dim(L, 2, t->ndim, 0, "flatten");
+        int e = lua_isnoneornil(L, 3) ? t->ndim - 1 : check_dim(L, 3, t->ndim, 0, "flatten");
+        if (s > e) return luaL_error(L, "flatten: start dim %d comes after end dim %d", s + 1, e + 1);
+        for (int i = 0; i < t->ndim; i++) {
+            if (i <= s || i > e) size[nd++] = t->size[i];
+            else size[nd - 1] *= t->size[i];
+        }
+    }
+    lua_settop(L, 1);
+    push_shape(L, nd, size);
+    return view_or_reshape(L, true, "flatten");
+}
+
+static const luaL_Reg constructors[] = {
+    {"tensor", l_tensor_new}, {"zeros", l_zeros}, {"ones", l_ones}, {"full", l_full},
+    {"empty", l_empty}, {"rand", l_rand}, {"randn", l_randn}, {"randint", l_randint},
+    {"randperm", l_randperm}, {"arange", l_arange}, {NULL, NULL},
+};
+
+static const luaL_Reg methods[] = {
+    {"shape", l_shape}, {"size", l_size}, {"stride", l_stride}, {"dim", l_dim},
+    {"numel", l_numel}, {"dtype", l_dtype}, {"is_contiguous", l_is_contiguous},
+    {"shares_storage", l_shares_storage}, {"item", l_item}, {"totable", l_totable},
+    {"get", l_get}, {"set", l_set}, {"clone", l_clone}, {"contiguous", l_contiguous},
+    {"to", l_to}, {"view", l_view}, {"reshape", l_reshape}, {"expand", l_expand},
+    {"transpose", l_transpose}, {"t", l_t}, {"permute", l_permute}, {"narrow", l_narrow},
+    {"select", l_select}, {"unsqueeze", l_unsqueeze}, {"squeeze", l_squeeze},
+    {"flatten", l_flatten}, {"release", l_tensor_release}, {NULL, NULL},
+};
+
+static const luaL_Reg metamethods[] = {
+    {"__newindex", l_tensor_newindex}, {"__gc", l_tensor_release},
+    {"__close", l_tensor_release}, {"__len", l_tensor_len}, {NULL, NULL},
+};
+
+void binding_open_tensor(lua_State *L) {
+    luaL_newmetatable(L, TENSOR_MT);              /* module, mt */
+    binding_setfuncs(L, metamethods);
+    lua_newtable(L);                              /* module, mt, methods */
+    binding_setfuncs(L, methods);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "__methods");             /* for binding_open_ops */
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -4, "Tensor");                /* core.Tensor: the Lua side adds methods */
+    lua_getfield(L, LUA_REGISTRYINDEX, "graft.ctx");
+    lua_insert(L, -2);
+    lua_pushcclosure(L, l_tensor_index, 2);       /* upvalues: ctx, methods */
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+    binding_setfuncs(L, constructors);
+}

@@ -1,0 +1,83 @@
+-- graft: transfer learning for Lua 5.4 on a C core.
+-- This file is the module `graft`: the C core (graft.core) plus the parts written in Lua.
+local core = require "graft.core"
+
+local graft = {}
+for k, v in pairs(core) do graft[k] = v end
+
+local Tensor = core.Tensor
+graft.Tensor = Tensor
+local tensor_mt = getmetatable(core.empty(0))
+
+-- Module-level forms of tensor functions, as torch.exp(t) beside t:exp().
+for _, name in ipairs {
+  "add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge",
+  "neg", "abs", "sign", "relu", "exp", "log", "sqrt", "rsqrt", "sigmoid", "tanh", "floor",
+  "ceil", "round", "reciprocal", "clamp", "sum", "mean", "prod", "max", "min", "argmax",
+  "argmin", "topk", "index_select", "gather", "transpose", "permute", "reshape", "flatten",
+  "squeeze", "unsqueeze", "narrow", "select", "clone",
+} do
+  graft[name] = Tensor[name]
+end
+
+--- True when x is a graft tensor.
+function graft.is_tensor(x)
+  return getmetatable(x) == tensor_mt
+end
+
+--- allclose(a, b [, rtol [, atol]]): |a - b| <= atol + rtol * |b| everywhere (broadcast),
+-- with equal infinities close and NaN never close, as torch.allclose.
+function graft.allclose(a, b, rtol, atol)
+  rtol, atol = rtol or 1e-5, atol or 1e-8
+  a = graft.is_tensor(a) and a:to("f32") or graft.tensor(a)
+  b = graft.is_tensor(b) and b:to("f32") or graft.tensor(b)
+  local near = (a - b):abs():le(b:abs() * rtol + atol)
+  local ok = near:maximum(a:eq(b))
+  if ok:numel() == 0 then return true end
+  return ok:min():item() == 1
+end
+
+Tensor.allclose = graft.allclose
+
+--- load(path): a safetensors file, or a sharded checkpoint's index
+-- (model.safetensors.index.json), whose shards load as one state dict.
+function graft.load(path)
+  if type(path) == "string" and path:match("%.json$") then
+    return require("graft.io").load_sharded(path, core.load)
+  end
+  return core.load(path)
+end
+
+-- Printing ------------------------------------------------------------------------------
+
+local function format_number(v, dtype)
+  if dtype ~= "f32" then return string.format("%d", v) end
+  if v ~= v then return "nan" end
+  if v == math.huge then return "inf" end
+  if v == -math.huge then return "-inf" end
+  return string.format("%.4f", v)
+end
+
+-- Nested braces, eliding the middle of dims longer than 6 when the tensor is large.
+local function render(t, dtype, elide, indent)
+  if t:dim() == 0 then return format_number(t:item(), dtype) end
+  local n, parts = t:size(1), {}
+  local function add(i) parts[#parts + 1] = render(t:select(1, i), dtype, elide, indent .. " ") end
+  if elide and n > 6 then
+    for i = 1, 3 do add(i) end
+    parts[#parts + 1] = "..."
+    for i = n - 2, n do add(i) end
+  else
+    for i = 1, n do add(i) end
+  end
+  local sep = t:dim() > 1 and (",\n" .. indent .. " ") or ", "
+  return "{" .. table.concat(parts, sep) .. "}"
+end
+
+tensor_mt.__tostring = function(t)
+  local shape = table.concat(t:shape(), ", ")
+  return string.format("tensor(%s, %s, {%s})", render(t, t:dtype(), t:numel() > 1000, "       "),
+                       t:dtype(), shape)
+end
+
+return graft
