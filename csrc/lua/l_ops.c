@@ -87,11 +87,11 @@ static int l_pow(lua_State *L) {
 /* clamp(min, max) or clamp{min = .., max = ..}; either bound may be nil. */
 static int l_clamp(lua_State *L) {
     double b[2] = {-INFINITY, INFINITY};
-    if (lua_istable(L, 2)) {
+    if (lua_istable(L, 2)) {   /* -> x, min, max */
+        lua_settop(L, 2);
         lua_getfield(L, 2, "min");
         lua_getfield(L, 2, "max");
-        lua_replace(L, 3);
-        lua_replace(L, 2);
+        lua_remove(L, 2);
     }
     if (!lua_isnoneornil(L, 2)) b[0] = luaL_checknumber(L, 2);
     if (!lua_isnoneornil(L, 3)) b[1] = luaL_checknumber(L, 3);

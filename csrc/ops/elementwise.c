@@ -216,7 +216,18 @@ static inline int64_t clampi(int64_t x, double lo, double hi) {
     if ((double)x > hi) return (int64_t)floor(hi);
     return x;
 }
-static inline float signf(float x) { return x > 0 ? 1.0f : x < 0 ? -1.0f : x; }
+static inline float signf(float x) { return x > 0 ? 1.0f : x < 0 ? -1.0f : x == 0 ? x : 0.0f; }
+/* x^e with PyTorch's special cases for common scalar exponents (0.5 is sqrt, so (-inf)^0.5
+ * is NaN there, where powf gives inf). */
+static inline float pow_scalar(float x, double e) {
+    if (e == 2) return x * x;
+    if (e == 0.5) return sqrtf(x);
+    if (e == 3) return x * x * x;
+    if (e == -1) return 1.0f / x;
+    if (e == -0.5) return 1.0f / sqrtf(x);
+    if (e == -2) return 1.0f / (x * x);
+    return powf(x, (float)e);
+}
 
 #define UN_KERNEL(NAME, T, EXPR)                                                     \
     static void NAME(char **p, const int64_t *s, int64_t n, const void *arg) {       \
@@ -243,7 +254,7 @@ UN_KERNEL(abs_f32, float, fabsf(x))
 UN_KERNEL(sign_f32, float, signf(x))
 UN_KERNEL(relu_f32, float, x > 0 ? x : (x != x ? x : 0.0f))
 UN_KERNEL(clamp_f32, float, clampf(x, A[0], A[1]))
-UN_KERNEL(pow_f32s, float, powf(x, (float)A[0]))
+UN_KERNEL(pow_f32s, float, pow_scalar(x, A[0]))
 UN_KERNEL(exp_f32, float, expf(x))
 UN_KERNEL(log_f32, float, logf(x))
 UN_KERNEL(sqrt_f32, float, sqrtf(x))
