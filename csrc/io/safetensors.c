@@ -101,12 +101,20 @@ static int cmp_str(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* The first name that appears twice among n names, or NULL. Sorts a copy of the pointers. */
-static const char *find_duplicate(const char **names, int n) {
-    qsort(names, (size_t)n, sizeof *names, cmp_str);
-    for (int i = 1; i < n; i++)
-        if (strcmp(names[i - 1], names[i]) == 0) return names[i];
-    return NULL;
+/* Looks for a name that appears twice among n names, sorting a copy of the pointers (the
+ * caller's order matters: metadata keys pair with values). Returns GRAFT_OK and sets *dup
+ * to the name or NULL; fails only for lack of memory. */
+static graft_status find_duplicate(const char *const *names, int n, const char **dup,
+                                   const char *path, graft_error *err) {
+    *dup = NULL;
+    const char **copy = malloc(sizeof *copy * (size_t)(n ? n : 1));
+    if (!copy) return graft_error_set(err, GRAFT_ENOMEM, "%s: out of memory", path);
+    memcpy(copy, names, sizeof *copy * (size_t)n);
+    qsort(copy, (size_t)n, sizeof *copy, cmp_str);
+    for (int i = 1; i < n && !*dup; i++)
+        if (strcmp(copy[i - 1], copy[i]) == 0) *dup = copy[i];
+    free(copy);
+    return GRAFT_OK;
 }
 
 static graft_status parse_entry(graft_st_file *f, graft_st_entry *e, const cJSON *obj,
@@ -198,11 +206,11 @@ static graft_status parse_metadata(graft_st_file *f, const cJSON *obj, graft_err
         if (!f->meta_keys[i] || !f->meta_values[i])
             return graft_error_set(err, GRAFT_ENOMEM, "%s: out of memory reading metadata", f->path);
     }
-    const char *dup = find_duplicate((const char **)f->meta_keys, f->nmeta);
-    if (dup)
-        return graft_error_set(err, GRAFT_EFORMAT, "%s: __metadata__ key \"%s\" appears twice",
-                               f->path, dup);
-    return GRAFT_OK;
+    const char *dup;
+    graft_status st = find_duplicate((const char *const *)f->meta_keys, f->nmeta, &dup, f->path, err);
+    if (st == GRAFT_OK && dup)
+        st = graft_error_set(err, GRAFT_EFORMAT, "%s: __metadata__ key \"%s\" appears twice", f->path, dup);
+    return st;
 }
 
 static int cmp_offsets(const void *a, const void *b) {
@@ -278,17 +286,16 @@ static graft_status parse_header(graft_st_file *f, const char *hdr, size_t len, 
         f->n++;
         st = parse_entry(f, e, c, err);
     }
+    const char **names = NULL;
+    if (st == GRAFT_OK && !(names = malloc(sizeof *names * (size_t)(f->n ? f->n : 1))))
+        st = graft_error_set(err, GRAFT_ENOMEM, "%s: out of memory", p);
     if (st == GRAFT_OK) {
-        const char **names = malloc(sizeof *names * (size_t)(f->n ? f->n : 1));
-        if (!names) {
-            st = graft_error_set(err, GRAFT_ENOMEM, "%s: out of memory", p);
-        } else {
-            for (int i = 0; i < f->n; i++) names[i] = f->entries[i].name;
-            const char *dup = find_duplicate(names, f->n);
-            if (dup) st = graft_error_set(err, GRAFT_EFORMAT, "%s: tensor \"%s\" appears twice", p, dup);
-            free(names);
-        }
+        const char *dup;
+        for (int i = 0; i < f->n; i++) names[i] = f->entries[i].name;
+        st = find_duplicate(names, f->n, &dup, p, err);
+        if (st == GRAFT_OK && dup) st = graft_error_set(err, GRAFT_EFORMAT, "%s: tensor \"%s\" appears twice", p, dup);
     }
+    free(names);
     if (st == GRAFT_OK) st = check_layout(f, data_len, err);
     cJSON_Delete(root);
     return st;

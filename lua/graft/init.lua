@@ -45,7 +45,8 @@ function graft.load(path)
   if type(path) == "string" and path:match("%.json$") then
     return require("graft.io").load_sharded(path, core.load)
   end
-  return core.load(path)
+  local tensors, metadata = core.load(path)
+  return tensors, metadata
 end
 
 -- Printing ------------------------------------------------------------------------------
