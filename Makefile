@@ -66,6 +66,12 @@ $(BUILD)/tests/%: tests/c/%.c $(BUILD)/libgraftcore.a tests/c/tap.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(BUILD)/libgraftcore.a $(LDLIBS)
 
+# C tests named *-lua.c embed Lua: they link the binding and liblua, as a host does.
+$(BUILD)/tests/%-lua: tests/c/%-lua.c $(LUA_OBJ) $(BUILD)/libgraftcore.a tests/c/tap.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -I$(LUA_INC) -Wno-missing-prototypes -o $@ $< $(LUA_OBJ) $(BUILD)/libgraftcore.a \
+	    -llua5.4 -lpthread $(LDLIBS)
+
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libgraftcore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(BUILD)/libgraftcore.a $(LDLIBS)

@@ -13,7 +13,7 @@ extern "C" {
 /* The whole module (the C core plus graft's Lua files compiled into the library), as
  * require "graft" returns it. */
 int luaopen_graft(lua_State *L);
-/* Only the C core, the module "graft.core". */
+/* The C core alone, the module "graft.core". */
 int luaopen_graft_core(lua_State *L);
 /* graft's version, e.g. "0.1.0". */
 const char *graft_version(void);
