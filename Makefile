@@ -24,7 +24,7 @@ CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omi
 LDLIBS  += -fsanitize=address,undefined
 # lua5.4 itself is not instrumented: the ASan runtime must be loaded first.
 TEST_ENV = LD_PRELOAD=$(shell $(CC) -print-file-name=libasan.so) \
-           ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
+           ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:allocator_may_return_null=1:fast_unwind_on_malloc=0 \
            LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 GRAFT_SANITIZE=1
 else

@@ -98,7 +98,7 @@ static graft_status alloc_impl(graft_tensor *t, graft_ctx *ctx, graft_dtype dt, 
     t->storage = s;
     t->dtype = dt;
     t->ndim = ndim;
-    memcpy(t->size, size, sizeof(int64_t) * (size_t)ndim);
+    if (ndim > 0) memcpy(t->size, size, sizeof(int64_t) * (size_t)ndim);   /* size may be NULL */
     graft_shape_contiguous_strides(ndim, t->size, t->stride);
     return GRAFT_OK;
 }
