@@ -1,10 +1,81 @@
-/* graft_ctx set-up. */
+/* graft_ctx set-up and its cache of freed blocks. */
 #include "ctx.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 void graft_ctx_init(graft_ctx *ctx, unsigned long long seed) {
+    memset(ctx, 0, sizeof *ctx);
     graft_rng_seed(&ctx->rng, seed);
     atomic_init(&ctx->live_bytes, 0);
     atomic_init(&ctx->debt, 0);
     atomic_init(&ctx->cap, 0);
     atomic_init(&ctx->peak_bytes, 0);
+    pthread_mutex_init(&ctx->cache_lock, NULL);
+}
+
+void graft_ctx_close(graft_ctx *ctx) {
+    pthread_mutex_lock(&ctx->cache_lock);
+    ctx->closed = true;
+    pthread_mutex_unlock(&ctx->cache_lock);
+    graft_ctx_flush(ctx);
+}
+
+void *graft_ctx_take_block(graft_ctx *ctx, size_t bytes) {
+    void *found = NULL;
+    if (bytes < GRAFT_CACHE_MIN_BYTES) return NULL;
+    pthread_mutex_lock(&ctx->cache_lock);
+    for (int i = ctx->ncached - 1; i >= 0 && !found; i--) {   /* newest first: warm in cache */
+        if (ctx->cache[i].bytes != bytes) continue;
+        found = ctx->cache[i].data;
+        ctx->cached_bytes -= bytes;
+        memmove(&ctx->cache[i], &ctx->cache[i + 1], sizeof ctx->cache[0] * (size_t)(ctx->ncached - i - 1));
+        ctx->ncached--;
+    }
+    pthread_mutex_unlock(&ctx->cache_lock);
+    return found;
+}
+
+bool graft_ctx_give_block(graft_ctx *ctx, void *data, size_t bytes) {
+    if (bytes < GRAFT_CACHE_MIN_BYTES || bytes > GRAFT_CACHE_LIMIT_BYTES) return false;
+    void *evicted[GRAFT_CACHE_SLOTS];
+    int nevicted = 0;
+    bool kept = false;
+    pthread_mutex_lock(&ctx->cache_lock);
+    if (!ctx->closed) {
+        /* Make room by dropping the oldest blocks. */
+        while (ctx->ncached > 0 && (ctx->ncached == GRAFT_CACHE_SLOTS ||
+                                    ctx->cached_bytes + bytes > GRAFT_CACHE_LIMIT_BYTES)) {
+            evicted[nevicted++] = ctx->cache[0].data;
+            ctx->cached_bytes -= ctx->cache[0].bytes;
+            memmove(&ctx->cache[0], &ctx->cache[1], sizeof ctx->cache[0] * (size_t)(ctx->ncached - 1));
+            ctx->ncached--;
+        }
+        ctx->cache[ctx->ncached].data = data;
+        ctx->cache[ctx->ncached].bytes = bytes;
+        ctx->ncached++;
+        ctx->cached_bytes += bytes;
+        kept = true;
+    }
+    pthread_mutex_unlock(&ctx->cache_lock);
+    for (int i = 0; i < nevicted; i++) free(evicted[i]);   /* outside the lock */
+    return kept;
+}
+
+void graft_ctx_flush(graft_ctx *ctx) {
+    void *blocks[GRAFT_CACHE_SLOTS];
+    pthread_mutex_lock(&ctx->cache_lock);
+    int n = ctx->ncached;
+    for (int i = 0; i < n; i++) blocks[i] = ctx->cache[i].data;
+    ctx->ncached = 0;
+    ctx->cached_bytes = 0;
+    pthread_mutex_unlock(&ctx->cache_lock);
+    for (int i = 0; i < n; i++) free(blocks[i]);
+}
+
+size_t graft_ctx_cached_bytes(graft_ctx *ctx) {
+    pthread_mutex_lock(&ctx->cache_lock);
+    size_t n = ctx->cached_bytes;
+    pthread_mutex_unlock(&ctx->cache_lock);
+    return n;
 }

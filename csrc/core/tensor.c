@@ -45,20 +45,36 @@ const char *graft_shape_str(char *buf, size_t n, int ndim, const int64_t *size) 
     return buf;
 }
 
+/* The cap covers live and cached bytes: cached blocks are memory the process holds. */
+static bool over_cap(graft_ctx *ctx, size_t rounded) {
+    size_t cap = atomic_load(&ctx->cap);
+    if (!cap) return false;
+    size_t used = atomic_load(&ctx->live_bytes) + graft_ctx_cached_bytes(ctx);
+    return rounded > cap || used > cap - rounded;
+}
+
 static graft_status storage_new(graft_storage **out, graft_ctx *ctx, size_t nbytes, bool zero,
                                 graft_error *err) {
     size_t rounded = (nbytes + 63) & ~(size_t)63;
     if (rounded == 0) rounded = 64;
+    void *data = NULL;
     if (ctx) {
-        size_t cap = atomic_load(&ctx->cap);
-        size_t live = atomic_load(&ctx->live_bytes);
-        if (cap && (rounded > cap || live > cap - rounded))
+        if (over_cap(ctx, rounded)) graft_ctx_flush(ctx);
+        if (over_cap(ctx, rounded)) {
+            size_t cap = atomic_load(&ctx->cap);
             return graft_error_set(err, GRAFT_ENOMEM,
                                    "memory limit: %zu more bytes would exceed the cap of %zu "
-                                   "(%zu in use)", rounded, cap, live);
+                                   "(%zu in use)", rounded, cap, atomic_load(&ctx->live_bytes));
+        }
+        data = graft_ctx_take_block(ctx, rounded);
     }
     graft_storage *s = malloc(sizeof *s);
-    void *data = aligned_alloc(64, rounded);
+    if (!data) data = aligned_alloc(64, rounded);
+    if ((!s || !data) && ctx) {   /* cached blocks of other sizes may be what is missing */
+        graft_ctx_flush(ctx);
+        if (!s) s = malloc(sizeof *s);
+        if (!data) data = aligned_alloc(64, rounded);
+    }
     if (!s || !data) {
         free(s);
         free(data);
@@ -118,7 +134,7 @@ void graft_tensor_release(graft_tensor *t) {
     t->storage = NULL;
     if (!s || atomic_fetch_sub(&s->refs, 1) != 1) return;
     if (s->ctx) atomic_fetch_sub(&s->ctx->live_bytes, s->nbytes);
-    free(s->data);
+    if (!s->ctx || !graft_ctx_give_block(s->ctx, s->data, s->nbytes)) free(s->data);
     free(s);
 }
 

@@ -1,6 +1,7 @@
 /* luaopen_graft_core: creates the state's graft_ctx and registers the binding; plus the
  * runtime functions (threads, memory, RNG state, version). */
 #include <string.h>
+#include <time.h>
 
 #include "../core/threads.h"
 #include "binding.h"
@@ -57,11 +58,13 @@ static int l_set_rng_state(lua_State *L) {
 
 static int l_memory(lua_State *L) {
     graft_ctx *ctx = ctx_of(L);
-    lua_createtable(L, 0, 3);
+    lua_createtable(L, 0, 4);
     lua_pushinteger(L, (lua_Integer)atomic_load(&ctx->live_bytes));
     lua_setfield(L, -2, "allocated");
     lua_pushinteger(L, (lua_Integer)atomic_load(&ctx->peak_bytes));
     lua_setfield(L, -2, "peak");
+    lua_pushinteger(L, (lua_Integer)graft_ctx_cached_bytes(ctx));
+    lua_setfield(L, -2, "cached");
     size_t cap = atomic_load(&ctx->cap);
     if (cap) {
         lua_pushinteger(L, (lua_Integer)cap);
@@ -77,7 +80,30 @@ static int l_set_memory_limit(lua_State *L) {
     return 0;
 }
 
+/* clock(): monotonic wall time in seconds, for timing (os.clock adds up every thread's CPU). */
+static int l_clock(lua_State *L) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lua_pushnumber(L, (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9);
+    return 1;
+}
+
+/* empty_cache(): frees the blocks kept for reuse (as torch.cuda.empty_cache). */
+static int l_empty_cache(lua_State *L) {
+    graft_ctx_flush(ctx_of(L));
+    return 0;
+}
+
+/* The ctx's __gc: the state is closing and every tensor is already finalized (the ctx was
+ * created first, so it is finalized last); a tensor freed later still bypasses the cache. */
+static int l_ctx_gc(lua_State *L) {
+    graft_ctx_close(lua_touserdata(L, 1));
+    return 0;
+}
+
 static const luaL_Reg runtime_funcs[] = {
+    {"empty_cache", l_empty_cache},
+    {"clock", l_clock},
     {"set_num_threads", l_set_num_threads},
     {"get_num_threads", l_get_num_threads},
     {"manual_seed", l_manual_seed},
@@ -93,6 +119,10 @@ GRAFT_EXPORT int luaopen_graft_core(lua_State *L) {
     if (lua_getfield(L, LUA_REGISTRYINDEX, "graft.ctx") != LUA_TUSERDATA) {
         graft_ctx *ctx = lua_newuserdatauv(L, sizeof *ctx, 0);
         graft_ctx_init(ctx, GRAFT_DEFAULT_SEED);
+        lua_createtable(L, 0, 1);
+        lua_pushcfunction(L, l_ctx_gc);
+        lua_setfield(L, -2, "__gc");
+        lua_setmetatable(L, -2);
         lua_setfield(L, LUA_REGISTRYINDEX, "graft.ctx");
     }
     lua_pop(L, 1);

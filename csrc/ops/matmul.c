@@ -55,9 +55,17 @@ static void matmul_f32(const graft_tensor *y, const graft_tensor *a, const graft
     const float *pa = graft_tensor_data(a), *pb = graft_tensor_data(b);
     float *py = graft_tensor_data(y);
     int64_t ldy = m > 1 ? m : 1;
-    /* Many small products: one product per thread, each on a single-threaded BLAS call. */
+    /* Many small products: one product per thread, each a single-threaded BLAS call.
+     * Otherwise no parallel region at all: OpenBLAS runs on one thread inside any region,
+     * even a region of one thread. */
     int nt = bs->count > 1 && n * m * k < (1 << 18) ? graft_threads_for(bs->count * n * m * k) : 1;
+    if (nt > 1) {
 #pragma omp parallel for num_threads(nt) schedule(static)
+        for (int64_t i = 0; i < bs->count; i++)
+            graft_sgemm(ta, tb, n, m, k, 1.0f, pa + batch_offset(a, bs, i), lda,
+                        pb + batch_offset(b, bs, i), ldb, 0.0f, py + i * n * m, ldy);
+        return;
+    }
     for (int64_t i = 0; i < bs->count; i++)
         graft_sgemm(ta, tb, n, m, k, 1.0f, pa + batch_offset(a, bs, i), lda,
                     pb + batch_offset(b, bs, i), ldb, 0.0f, py + i * n * m, ldy);
