@@ -4,6 +4,7 @@
 #   make test-slow    the slow tier (full-size parity, soak, fault injection)
 #   make test SANITIZE=1   the fast tier with AddressSanitizer + UndefinedBehaviorSanitizer
 #   make bench        benchmarks against OpenBLAS and PyTorch on this machine
+#   make example      run examples/quickstart.lua
 
 MULTIARCH  ?= $(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 LUA_INC    ?= /usr/include/lua5.4
@@ -43,7 +44,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/tests/lib/?.lua;;
 export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
-.PHONY: all deps test test-fast test-slow bench clean
+.PHONY: all deps example test test-fast test-slow bench clean
 all: $(BUILD)/graft/core.so $(BUILD)/libgraftcore.a
 
 deps:
@@ -76,6 +77,11 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libgraftcore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(BUILD)/libgraftcore.a $(LDLIBS)
 
+# What graft does, in one short script (the demo of transfer learning arrives with the zoo).
+example: deps
+	@$(MAKE) --no-print-directory all
+	lua5.4 examples/quickstart.lua
+
 # The fast tier: C unit tests, then the Lua tests, all under prove.
 test: deps
 	@$(MAKE) --no-print-directory test-fast
@@ -83,8 +89,9 @@ test: deps
 test-fast: all $(CTEST_BIN)
 	$(TEST_ENV) prove $(PROVE_FLAGS) $(CTEST_BIN) tests/*.t
 
-# The slow tier; SLOW_BUDGET (seconds) time-boxes it, as CI does.
-test-slow: deps all
+# The slow tier; SLOW_BUDGET (seconds) time-boxes it, as CI does (unset: a fixed amount).
+test-slow: deps
+	@$(MAKE) --no-print-directory all
 	$(TEST_ENV) SLOW_BUDGET=$(SLOW_BUDGET) prove $(PROVE_FLAGS) tests/slow/*.t
 
 # Benchmarks are Lua scripts; bench/*.c are the C-level timings they call.
