@@ -12,17 +12,23 @@ LUA_INC    ?= /usr/include/lua5.4
 OPENBLAS_INC ?= /usr/include/$(MULTIARCH)/openblas-openmp
 OPENBLAS_LIB ?= /usr/lib/$(MULTIARCH)/openblas-openmp
 
+# CFLAGS and LDFLAGS are the user's (LuaRocks sets them); what graft needs is added apart.
 CC      ?= gcc
-OPT     ?= -O3
+CFLAGS  ?= -O3 -g
 WARN     = -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L $(OPT) -g -fPIC -fopenmp -fvisibility=hidden $(WARN) \
-           -I$(OPENBLAS_INC)
-LDLIBS  += -L$(OPENBLAS_LIB) -Wl,-rpath,$(OPENBLAS_LIB) -lopenblas -lcjson -lm -fopenmp
+GRAFT_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -fPIC -fopenmp -fvisibility=hidden $(WARN) \
+           -I$(OPENBLAS_INC) $(CFLAGS)
+GRAFT_LIBS = $(LDFLAGS) -L$(OPENBLAS_LIB) -Wl,-rpath,$(OPENBLAS_LIB) -lopenblas -lcjson -lm -fopenmp
+
+# make install: the Lua module and the C module, into Lua's usual trees under PREFIX.
+PREFIX      ?= /usr/local
+LUA_LMODDIR ?= $(PREFIX)/share/lua/5.4
+LUA_CMODDIR ?= $(PREFIX)/lib/lua/5.4
 
 ifeq ($(SANITIZE),1)
 BUILD   ?= build-asan
-CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-LDLIBS  += -fsanitize=address,undefined
+GRAFT_CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+GRAFT_LIBS   += -fsanitize=address,undefined
 # lua5.4 itself is not instrumented: the ASan runtime must be loaded first.
 TEST_ENV = LD_PRELOAD=$(shell $(CC) -print-file-name=libasan.so) \
            ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:allocator_may_return_null=1:fast_unwind_on_malloc=0 \
@@ -44,7 +50,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/tests/lib/?.lua;;
 export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
-.PHONY: all deps example test test-fast test-slow bench clean
+.PHONY: all deps install example test test-fast test-slow bench clean
 all: $(BUILD)/graft/core.so $(BUILD)/libgraftcore.a
 
 deps:
@@ -52,7 +58,7 @@ deps:
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -I$(LUA_INC) -MMD -MP -c $< -o $@
+	$(CC) $(GRAFT_CFLAGS) -I$(LUA_INC) -MMD -MP -c $< -o $@
 
 # The Lua-free static library: core + ops + io, linked by C tests and bench/.
 $(BUILD)/libgraftcore.a: $(CORE_OBJ)
@@ -61,21 +67,21 @@ $(BUILD)/libgraftcore.a: $(CORE_OBJ)
 
 $(BUILD)/graft/core.so: $(LUA_OBJ) $(BUILD)/libgraftcore.a
 	@mkdir -p $(dir $@)
-	$(CC) -shared -o $@ $(LUA_OBJ) $(BUILD)/libgraftcore.a $(LDLIBS)
+	$(CC) -shared -o $@ $(LUA_OBJ) $(BUILD)/libgraftcore.a $(GRAFT_LIBS)
 
 $(BUILD)/tests/%: tests/c/%.c $(BUILD)/libgraftcore.a tests/c/tap.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(BUILD)/libgraftcore.a $(LDLIBS)
+	$(CC) $(GRAFT_CFLAGS) -Wno-missing-prototypes -o $@ $< $(BUILD)/libgraftcore.a $(GRAFT_LIBS)
 
 # C tests named *-lua.c embed Lua: they link the binding and liblua, as a host does.
 $(BUILD)/tests/%-lua: tests/c/%-lua.c $(LUA_OBJ) $(BUILD)/libgraftcore.a tests/c/tap.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -I$(LUA_INC) -Wno-missing-prototypes -o $@ $< $(LUA_OBJ) $(BUILD)/libgraftcore.a \
-	    -llua5.4 -lpthread $(LDLIBS)
+	$(CC) $(GRAFT_CFLAGS) -I$(LUA_INC) -Wno-missing-prototypes -o $@ $< $(LUA_OBJ) $(BUILD)/libgraftcore.a \
+	    -llua5.4 -lpthread $(GRAFT_LIBS)
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libgraftcore.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(BUILD)/libgraftcore.a $(LDLIBS)
+	$(CC) $(GRAFT_CFLAGS) -Wno-missing-prototypes -o $@ $< $(BUILD)/libgraftcore.a $(GRAFT_LIBS)
 
 # What graft does, in one short script (the demo of transfer learning arrives with the zoo).
 example: deps
@@ -97,6 +103,11 @@ test-slow: deps
 # Benchmarks are Lua scripts; bench/*.c are the C-level timings they call.
 bench: all $(BENCH_BIN)
 	@for b in bench/*.lua; do echo "== $$b"; GRAFT_BUILD=$(BUILD) lua5.4 $$b || exit 1; done
+
+install: all
+	install -d $(DESTDIR)$(LUA_LMODDIR)/graft $(DESTDIR)$(LUA_CMODDIR)/graft
+	install -m 644 lua/graft/*.lua $(DESTDIR)$(LUA_LMODDIR)/graft/
+	install -m 755 $(BUILD)/graft/core.so $(DESTDIR)$(LUA_CMODDIR)/graft/core.so
 
 clean:
 	rm -rf build build-asan
