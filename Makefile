@@ -39,7 +39,8 @@ BUILD   ?= build
 endif
 
 CORE_SRC := $(wildcard csrc/core/*.c csrc/ops/*.c csrc/io/*.c)
-LUA_SRC  := $(wildcard csrc/lua/*.c)
+LUA_SRC  := $(filter-out csrc/lua/embed.c,$(wildcard csrc/lua/*.c))
+LUA_MODS := $(shell find lua/graft -name '*.lua' | sort)
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 LUA_OBJ  := $(LUA_SRC:%.c=$(BUILD)/obj/%.o)
 CTEST_SRC := $(wildcard tests/c/*.c)
@@ -51,7 +52,7 @@ export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/tests
 export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
 .PHONY: all deps install example test test-fast test-slow bench clean
-all: $(BUILD)/graft/core.so $(BUILD)/libgraftcore.a
+all: $(BUILD)/graft/core.so $(BUILD)/libgraftcore.a $(BUILD)/libgraft.a $(BUILD)/libgraft.so
 
 deps:
 	@scripts/deps
@@ -69,14 +70,31 @@ $(BUILD)/graft/core.so: $(LUA_OBJ) $(BUILD)/libgraftcore.a
 	@mkdir -p $(dir $@)
 	$(CC) -shared -o $@ $(LUA_OBJ) $(BUILD)/libgraftcore.a $(GRAFT_LIBS)
 
+# libgraft for hosts: the core, the binding and the Lua modules compiled in (luaopen_graft).
+$(BUILD)/gen/lua_sources.c: $(LUA_MODS) scripts/embed-lua.lua
+	@mkdir -p $(dir $@)
+	lua5.4 scripts/embed-lua.lua $@ $(LUA_MODS)
+
+$(BUILD)/obj/gen/lua_sources.o: $(BUILD)/gen/lua_sources.c csrc/lua/embedded.h
+	@mkdir -p $(dir $@)
+	$(CC) $(GRAFT_CFLAGS) -c $< -o $@
+
+HOST_OBJ := $(LUA_OBJ) $(BUILD)/obj/csrc/lua/embed.o $(BUILD)/obj/gen/lua_sources.o $(CORE_OBJ)
+
+$(BUILD)/libgraft.a: $(HOST_OBJ)
+	$(AR) rcs $@ $^
+
+$(BUILD)/libgraft.so: $(HOST_OBJ)
+	$(CC) -shared -o $@ $^ $(GRAFT_LIBS)
+
 $(BUILD)/tests/%: tests/c/%.c $(BUILD)/libgraftcore.a tests/c/tap.h
 	@mkdir -p $(dir $@)
 	$(CC) $(GRAFT_CFLAGS) -Wno-missing-prototypes -o $@ $< $(BUILD)/libgraftcore.a $(GRAFT_LIBS)
 
-# C tests named *-lua.c embed Lua: they link the binding and liblua, as a host does.
-$(BUILD)/tests/%-lua: tests/c/%-lua.c $(LUA_OBJ) $(BUILD)/libgraftcore.a tests/c/tap.h
+# C tests named *-lua.c embed Lua as a host does: they link libgraft.a and liblua.
+$(BUILD)/tests/%-lua: tests/c/%-lua.c $(BUILD)/libgraft.a tests/c/tap.h
 	@mkdir -p $(dir $@)
-	$(CC) $(GRAFT_CFLAGS) -I$(LUA_INC) -Wno-missing-prototypes -o $@ $< $(LUA_OBJ) $(BUILD)/libgraftcore.a \
+	$(CC) $(GRAFT_CFLAGS) -I$(LUA_INC) -Wno-missing-prototypes -o $@ $< $(BUILD)/libgraft.a \
 	    -llua5.4 -lpthread $(GRAFT_LIBS)
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libgraftcore.a
