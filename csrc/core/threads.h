@@ -1,17 +1,18 @@
 /* The process-wide thread count: the only mutable global in graft. It governs graft's
- * OpenMP loops and OpenBLAS, which (Debian's OpenMP build) share libgomp's threads. */
+ * OpenMP loops and OpenBLAS, whose OpenMP build (Debian's libopenblas0-openmp) runs on the
+ * same libgomp threads, so the two never oversubscribe the cores. */
 #ifndef GRAFT_THREADS_H
 #define GRAFT_THREADS_H
 
 #include <stdint.h>
 
+/* The count in force: set by graft_threads_set, else OpenBLAS's own default (which follows
+ * OPENBLAS_NUM_THREADS / OMP_NUM_THREADS, or the number of cores). */
 int graft_threads_get(void);
-void graft_threads_set(int n);                 /* n >= 1 */
-/* Threads to use for a loop of `work` element-operations: 1 below the size where
- * starting a team costs more than it saves. */
+/* Sets the count for graft and OpenBLAS alike; n < 1 is taken as 1. */
+void graft_threads_set(int n);
+/* Threads to use for a loop of `work` element-operations: 1 below the size where starting
+ * a team costs more than it saves, and inside an enclosing parallel region. */
 int graft_threads_for(int64_t work);
-/* Makes OpenBLAS calls from this thread use graft's count (OpenBLAS follows the
- * caller's OpenMP setting, which is per thread). Call before each BLAS call. */
-void graft_threads_sync_blas(void);
 
 #endif

@@ -13,8 +13,7 @@ graft_status graft_matmul(graft_ctx *ctx, graft_tensor *out, const graft_tensor 
                           const graft_tensor *b, graft_error *err);
 
 /* C (m, n; row stride ldc) = alpha * op(A) op(B) + beta * C on row-major f32 data, where
- * op(X) is X or its transpose. A thin wrapper over cblas_sgemm that first aligns
- * OpenBLAS's thread count with graft's. */
+ * op(X) is X or its transpose: cblas_sgemm with graft's 64-bit sizes. */
 void graft_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                  const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
                  float *c, int64_t ldc);

@@ -4,7 +4,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <cblas.h>
+
 #include "../../csrc/core/iter.h"
+#include "../../csrc/core/threads.h"
 #include "../../csrc/core/rng.h"
 #include "../../csrc/io/safetensors.h"
 #include "../../csrc/ops/copy.h"
@@ -179,10 +182,27 @@ static void test_safetensors(graft_ctx *ctx) {
     graft_tensor_release(&r);
 }
 
+/* One thread count governs graft's loops and OpenBLAS. */
+static void test_threads(void) {
+    tap_ok(graft_threads_get() == openblas_get_num_threads(), "by default graft uses OpenBLAS's count");
+    graft_threads_set(1);
+    tap_ok(graft_threads_get() == 1 && openblas_get_num_threads() == 1, "set(1) reaches OpenBLAS");
+    graft_threads_set(2);
+    tap_ok(graft_threads_get() == 2 && openblas_get_num_threads() == 2, "set(2) reaches OpenBLAS");
+    int inner = 0;
+#pragma omp parallel num_threads(2)
+    {
+#pragma omp single
+        inner = graft_threads_for(1 << 24);
+    }
+    tap_ok(graft_threads_for(100) == 1 && graft_threads_for(1 << 24) == 2 && inner == 1,
+           "small loops, and loops inside a parallel region, stay on one thread");
+}
+
 int main(void) {
     graft_ctx ctx;
     graft_ctx_init(&ctx, 1);
-    tap_plan(35);
+    tap_plan(39);
     test_shapes();
     test_views(&ctx);
     test_cap(&ctx);
@@ -190,6 +210,7 @@ int main(void) {
     test_rng();
     test_ops(&ctx);
     test_safetensors(&ctx);
+    test_threads();
     tap_ok(atomic_load(&ctx.live_bytes) == 0, "every storage was freed");
     return tap_done();
 }
