@@ -197,29 +197,21 @@ static graft_tensor *new_tensor(lua_State *L, graft_dtype dt, int nd, const int6
     return t;
 }
 
-static int l_zeros(lua_State *L) {
+enum init { INIT_NONE, INIT_ZEROS, INIT_ONES };
+
+/* zeros, ones, empty: "shape [, dtype]" -> a new tensor. */
+static int new_shaped(lua_State *L, enum init how, const char *fn) {
     int64_t size[GRAFT_MAX_DIMS];
     graft_dtype dt;
-    int nd = shape_and_dtype(L, 1, size, &dt, "zeros");
-    new_tensor(L, dt, nd, size, true, "zeros");
+    int nd = shape_and_dtype(L, 1, size, &dt, fn);
+    graft_tensor *t = new_tensor(L, dt, nd, size, how == INIT_ZEROS, fn);
+    if (how == INIT_ONES) graft_fill(t, 1.0);
     return 1;
 }
 
-static int l_empty(lua_State *L) {
-    int64_t size[GRAFT_MAX_DIMS];
-    graft_dtype dt;
-    int nd = shape_and_dtype(L, 1, size, &dt, "empty");
-    new_tensor(L, dt, nd, size, false, "empty");
-    return 1;
-}
-
-static int l_ones(lua_State *L) {
-    int64_t size[GRAFT_MAX_DIMS];
-    graft_dtype dt;
-    int nd = shape_and_dtype(L, 1, size, &dt, "ones");
-    graft_fill(new_tensor(L, dt, nd, size, false, "ones"), 1.0);
-    return 1;
-}
+static int l_zeros(lua_State *L) { return new_shaped(L, INIT_ZEROS, "zeros"); }
+static int l_ones(lua_State *L) { return new_shaped(L, INIT_ONES, "ones"); }
+static int l_empty(lua_State *L) { return new_shaped(L, INIT_NONE, "empty"); }
 
 /* full(shape, value [, dtype]) */
 static int l_full(lua_State *L) {
