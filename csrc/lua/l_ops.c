@@ -340,6 +340,28 @@ static int l_gather(lua_State *L) {
     return 1;
 }
 
+/* index_add_(dim, idx, src): self[..., idx[i], ...] += src[..., i, ...]. */
+static int l_index_add_(lua_State *L) {
+    graft_tensor *self = check_tensor(L, 1);
+    int dim = check_dim(L, 2, self->ndim, 0, "index_add_");
+    graft_tensor *idx = check_index(L, 3, "index_add_"), *src = check_tensor(L, 4);
+    graft_error err;
+    check_status(L, graft_index_add(self, dim, idx, src, 1, &err), "index_add_", &err);
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* scatter_add_(dim, idx, src): self[i][idx[i][j]] += src[i][j] (for dim 2), f32. */
+static int l_scatter_add_(lua_State *L) {
+    graft_tensor *self = check_tensor(L, 1);
+    int dim = check_dim(L, 2, self->ndim, 0, "scatter_add_");
+    graft_tensor *idx = check_tensor(L, 3), *src = check_tensor(L, 4);
+    graft_error err;
+    check_status(L, graft_scatter_add(self, dim, idx, src, 1, &err), "scatter_add_", &err);
+    lua_settop(L, 1);
+    return 1;
+}
+
 /* topk(k [, dim [, {largest = true}]]) -> values, positions (sorted). */
 static int l_topk(lua_State *L) {
     graft_tensor *x = check_tensor(L, 1);
@@ -373,7 +395,8 @@ static const luaL_Reg methods[] = {
     {"sum", l_sum}, {"mean", l_mean}, {"prod", l_prod}, {"max", l_max}, {"min", l_min},
     {"argmax", l_argmax}, {"argmin", l_argmin},
     {"matmul", l_matmul}, {"index_select", l_index_select}, {"gather", l_gather},
-    {"topk", l_topk}, {"where", l_where},
+    {"topk", l_topk}, {"where", l_where}, {"index_add_", l_index_add_},
+    {"scatter_add_", l_scatter_add_},
     {NULL, NULL},
 };
 

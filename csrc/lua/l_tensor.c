@@ -140,15 +140,17 @@ graft_tensor *check_operand(lua_State *L, int idx, const graft_tensor *like) {
 
 /* ---- metatable: fields live in the uservalue table ------------------------------------ */
 
+/* t.key: a method, else the tensor's own field, else the field's default (upvalue 3,
+ * e.g. requires_grad = false). */
 static int l_tensor_index(lua_State *L) {
     lua_pushvalue(L, 2);
-    if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL) return 1;   /* a method */
-    if (lua_getiuservalue(L, 1, 1) != LUA_TTABLE) {
-        lua_pushnil(L);
-        return 1;
+    if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL) return 1;
+    if (lua_getiuservalue(L, 1, 1) == LUA_TTABLE) {
+        lua_pushvalue(L, 2);
+        if (lua_rawget(L, -2) != LUA_TNIL) return 1;
     }
     lua_pushvalue(L, 2);
-    lua_rawget(L, -2);
+    lua_rawget(L, lua_upvalueindex(3));
     return 1;
 }
 
@@ -608,6 +610,13 @@ static int l_transpose(lua_State *L) {
     return 1;
 }
 
+/* detach(): a new tensor on the same storage, outside any autograd graph. */
+static int l_detach(lua_State *L) {
+    graft_tensor *t = check_tensor(L, 1);
+    push_view(L, t, t);
+    return 1;
+}
+
 /* t:t(): the transpose of a matrix; a vector comes back unchanged (torch.Tensor.t). */
 static int l_t(lua_State *L) {
     graft_tensor *t = check_tensor(L, 1);
@@ -717,7 +726,7 @@ static const luaL_Reg methods[] = {
     {"to", l_to}, {"view", l_view}, {"reshape", l_reshape}, {"expand", l_expand},
     {"transpose", l_transpose}, {"t", l_t}, {"permute", l_permute}, {"narrow", l_narrow},
     {"select", l_select}, {"unsqueeze", l_unsqueeze}, {"squeeze", l_squeeze},
-    {"flatten", l_flatten}, {"release", l_tensor_release}, {NULL, NULL},
+    {"flatten", l_flatten}, {"detach", l_detach}, {"release", l_tensor_release}, {NULL, NULL},
 };
 
 static const luaL_Reg metamethods[] = {
@@ -736,7 +745,10 @@ void binding_open_tensor(lua_State *L) {
     lua_setfield(L, -4, "Tensor");                /* core.Tensor: the Lua side adds methods */
     lua_getfield(L, LUA_REGISTRYINDEX, "graft.ctx");
     lua_insert(L, -2);
-    lua_pushcclosure(L, l_tensor_index, 2);       /* upvalues: ctx, methods */
+    lua_newtable(L);                              /* field defaults */
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -6, "tensor_field_defaults"); /* core.tensor_field_defaults */
+    lua_pushcclosure(L, l_tensor_index, 3);       /* upvalues: ctx, methods, defaults */
     lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
     binding_setfuncs(L, constructors);

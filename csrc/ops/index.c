@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "copy.h"
+#include "elementwise.h"
 
 void graft_index_rebase(graft_tensor *t, int64_t base) {
     int64_t *p = graft_tensor_data(t), n = graft_tensor_numel(t);
@@ -90,6 +91,69 @@ graft_status graft_gather(graft_ctx *ctx, graft_tensor *out, const graft_tensor 
             off += (d == dim ? v - base : c) * x->stride[d];
         }
         memcpy(po + (size_t)i * es, px + off * (int64_t)es, es);
+    }
+    return GRAFT_OK;
+}
+
+graft_status graft_index_add(graft_tensor *dst, int dim, const graft_tensor *idx,
+                             const graft_tensor *src, int64_t base, graft_error *err) {
+    char bd[128], bs[128];
+    graft_status st = need_i64(idx, err);
+    if (st != GRAFT_OK) return st;
+    int64_t n = graft_tensor_numel(idx);
+    bool fits = idx->ndim <= 1 && src->ndim == dst->ndim && src->size[dim] == n && src->dtype == dst->dtype;
+    for (int d = 0; fits && d < dst->ndim; d++)
+        if (d != dim && src->size[d] != dst->size[d]) fits = false;
+    if (!fits)
+        return graft_error_set(err, GRAFT_EINVAL, "source %s does not fit %s with %lld indices along dim %d",
+                               graft_shape_str(bs, sizeof bs, src->ndim, src->size),
+                               graft_shape_str(bd, sizeof bd, dst->ndim, dst->size), (long long)n, dim + 1);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t v = i64_at(idx, i);
+        if (v < base || v - base >= dst->size[dim])
+            return graft_error_set(err, GRAFT_EINVAL, "index %lld is out of range for dim %d of size %lld",
+                                   (long long)v, dim + 1, (long long)dst->size[dim]);
+    }
+    for (int64_t i = 0; i < n && st == GRAFT_OK; i++) {
+        graft_tensor d = *dst, s = *src;        /* header copies: one slice each */
+        graft_view_select(&d, dim, i64_at(idx, i) - base);
+        graft_view_select(&s, dim, i);
+        st = graft_binary_into(NULL, &d, &d, &s, GRAFT_ADD, err);
+    }
+    return st;
+}
+
+graft_status graft_scatter_add(graft_tensor *dst, int dim, const graft_tensor *idx,
+                               const graft_tensor *src, int64_t base, graft_error *err) {
+    char bd[128], bi[128];
+    graft_status st = need_i64(idx, err);
+    if (st != GRAFT_OK) return st;
+    bool ok = idx->ndim == dst->ndim && graft_tensor_same_shape(idx, src) && dst->dtype == GRAFT_F32 &&
+              src->dtype == GRAFT_F32;
+    for (int d = 0; ok && d < dst->ndim; d++)
+        if (d != dim && idx->size[d] > dst->size[d]) ok = false;
+    if (!ok)
+        return graft_error_set(err, GRAFT_EINVAL, "index %s and source must be f32 of one shape fitting %s",
+                               graft_shape_str(bi, sizeof bi, idx->ndim, idx->size),
+                               graft_shape_str(bd, sizeof bd, dst->ndim, dst->size));
+    int64_t n = graft_tensor_numel(idx);
+    for (int64_t i = 0; i < n; i++) {   /* all indices checked before anything is written */
+        int64_t v = i64_at(idx, i);
+        if (v < base || v - base >= dst->size[dim])
+            return graft_error_set(err, GRAFT_EINVAL, "index %lld is out of range for dim %d of size %lld",
+                                   (long long)v, dim + 1, (long long)dst->size[dim]);
+    }
+    float *pd = graft_tensor_data(dst);
+    const float *ps = graft_tensor_data(src);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t rem = i, doff = 0, soff = 0, v = i64_at(idx, i);
+        for (int d = idx->ndim - 1; d >= 0; d--) {
+            int64_t c = rem % idx->size[d];
+            rem /= idx->size[d];
+            doff += (d == dim ? v - base : c) * dst->stride[d];
+            soff += c * src->stride[d];
+        }
+        pd[doff] += ps[soff];
     }
     return GRAFT_OK;
 }

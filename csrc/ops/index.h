@@ -20,6 +20,14 @@ graft_status graft_gather(graft_ctx *ctx, graft_tensor *out, const graft_tensor 
 graft_status graft_topk(graft_ctx *ctx, graft_tensor *values, graft_tensor *indices,
                         const graft_tensor *x, int64_t k, int dim, bool largest, int64_t base,
                         graft_error *err);
+/* dst[..., idx[i], ...] += src[..., i, ...] along dim, for the 1-D idx (index_select's
+ * backward). dst and src have the same shape outside dim; repeated indices accumulate. */
+graft_status graft_index_add(graft_tensor *dst, int dim, const graft_tensor *idx,
+                             const graft_tensor *src, int64_t base, graft_error *err);
+/* dst[i][idx[i][j][k]][k] += src[i][j][k] for dim 1 (likewise for any dim): gather's
+ * backward. idx and src have one shape, no larger than dst's outside dim. f32 only. */
+graft_status graft_scatter_add(graft_tensor *dst, int dim, const graft_tensor *idx,
+                               const graft_tensor *src, int64_t base, graft_error *err);
 /* Adds base to every element of the i64 tensor t (contiguous), e.g. to renumber positions. */
 void graft_index_rebase(graft_tensor *t, int64_t base);
 

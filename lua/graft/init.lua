@@ -1,6 +1,8 @@
 -- graft: transfer learning for Lua 5.4 on a C core.
 -- This file is the module `graft`: the C core (graft.core) plus the parts written in Lua.
 local core = require "graft.core"
+local autograd = require "graft.autograd"
+require "graft.grad_ops"   -- makes the tensor methods record themselves for autograd
 
 local graft = {}
 for k, v in pairs(core) do graft[k] = v end
@@ -19,6 +21,13 @@ for _, name in ipairs {
 } do
   graft[name] = Tensor[name]
 end
+
+graft.where = core.Tensor.where
+graft.matmul = core.Tensor.matmul
+graft.no_grad = autograd.no_grad
+graft.enable_grad = autograd.enable_grad
+graft.grad_enabled = autograd.is_enabled
+graft.set_grad_enabled = autograd.set_enabled
 
 --- True when x is a graft tensor.
 function graft.is_tensor(x)
