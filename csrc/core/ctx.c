@@ -79,3 +79,14 @@ size_t graft_ctx_cached_bytes(graft_ctx *ctx) {
     pthread_mutex_unlock(&ctx->cache_lock);
     return n;
 }
+
+void graft_ctx_count(graft_ctx *ctx, graft_counter c) {
+    if (ctx) atomic_fetch_add_explicit(&ctx->counters[c], 1, memory_order_relaxed);
+}
+
+const char *graft_counter_name(graft_counter c) {
+    static const char *const names[GRAFT_NUM_COUNTERS] = {
+        "conv_forward", "conv_grad_input", "conv_grad_weight", "linear_forward",
+        "linear_grad_input", "linear_grad_weight", "batch_norm_forward", "batch_norm_backward"};
+    return names[c];
+}

@@ -17,12 +17,22 @@
 #define GRAFT_CACHE_MIN_BYTES ((size_t)256 << 10)   /* smaller blocks: malloc does well */
 #define GRAFT_CACHE_LIMIT_BYTES ((size_t)256 << 20)
 
+/* Kernel calls counted per state, so tests can see what backward did and did not run. */
+typedef enum {
+    GRAFT_COUNT_CONV_FORWARD, GRAFT_COUNT_CONV_GRAD_INPUT, GRAFT_COUNT_CONV_GRAD_WEIGHT,
+    GRAFT_COUNT_LINEAR_FORWARD, GRAFT_COUNT_LINEAR_GRAD_INPUT, GRAFT_COUNT_LINEAR_GRAD_WEIGHT,
+    GRAFT_COUNT_BN_FORWARD, GRAFT_COUNT_BN_BACKWARD,
+    GRAFT_NUM_COUNTERS
+} graft_counter;
+
 typedef struct graft_ctx {
     graft_rng rng;
     atomic_size_t live_bytes;   /* storage bytes in use through this ctx */
     atomic_size_t debt;         /* bytes allocated since the binding last stepped the GC */
     atomic_size_t cap;          /* 0 = no limit on live + cached bytes */
     atomic_size_t peak_bytes;   /* the high-water mark of live_bytes */
+
+    atomic_llong counters[GRAFT_NUM_COUNTERS];
 
     pthread_mutex_t cache_lock; /* loader threads free storage too */
     int ncached;
@@ -44,5 +54,8 @@ bool graft_ctx_give_block(graft_ctx *ctx, void *data, size_t bytes);
 /* Frees every cached block (before failing an allocation, or on request). */
 void graft_ctx_flush(graft_ctx *ctx);
 size_t graft_ctx_cached_bytes(graft_ctx *ctx);
+/* Counts one call of a kernel; ctx may be NULL. */
+void graft_ctx_count(graft_ctx *ctx, graft_counter c);
+const char *graft_counter_name(graft_counter c);
 
 #endif

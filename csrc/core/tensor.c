@@ -99,6 +99,7 @@ static graft_status storage_new(graft_storage **out, graft_ctx *ctx, size_t nbyt
 static graft_status alloc_impl(graft_tensor *t, graft_ctx *ctx, graft_dtype dt, int ndim,
                                const int64_t *size, bool zero, graft_error *err) {
     char buf[128];
+    graft_tensor_init_empty(t);   /* empty on every failure below, so releasing it is safe */
     if (ndim < 0 || ndim > GRAFT_MAX_DIMS)
         return graft_error_set(err, GRAFT_EINVAL, "a tensor has at most %d dims, not %d",
                                GRAFT_MAX_DIMS, ndim);
@@ -110,7 +111,6 @@ static graft_status alloc_impl(graft_tensor *t, graft_ctx *ctx, graft_dtype dt, 
     graft_storage *s = NULL;
     graft_status st = storage_new(&s, ctx, (size_t)numel * es, zero, err);
     if (st != GRAFT_OK) return st;
-    graft_tensor_init_empty(t);
     t->storage = s;
     t->dtype = dt;
     t->ndim = ndim;

@@ -27,9 +27,10 @@ typedef struct {
 /* Makes t an empty header: releasing it is a no-op. */
 void graft_tensor_init_empty(graft_tensor *t);
 
-/* Allocates fresh contiguous storage for an empty t (contents uninitialised). Fails on a
- * bad rank or size, an element count or byte size that overflows, the ctx's memory cap,
- * or malloc failure; t stays empty then. ctx may be NULL (no accounting). */
+/* Allocates fresh contiguous storage for t, which must hold no storage (contents
+ * uninitialised). Fails on a bad rank or size, an element count or byte size that
+ * overflows, the ctx's memory cap, or malloc failure; t is an empty header then (also when
+ * it was uninitialised memory). ctx may be NULL (no accounting). */
 graft_status graft_tensor_alloc(graft_tensor *t, graft_ctx *ctx, graft_dtype dt, int ndim,
                                 const int64_t *size, graft_error *err);
 /* As graft_tensor_alloc, with every byte zero. */

@@ -52,5 +52,6 @@ void push_shape(lua_State *L, int ndim, const int64_t *size);
 void binding_open_tensor(lua_State *L);  /* tensor metatable and constructors into module */
 void binding_open_ops(lua_State *L);     /* math on tensors */
 void binding_open_io(lua_State *L);      /* save, load, json */
+void binding_open_nn(lua_State *L);      /* kernels behind graft.F, kernel counters */
 
 #endif

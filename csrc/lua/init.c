@@ -133,5 +133,6 @@ GRAFT_EXPORT int luaopen_graft_core(lua_State *L) {
     binding_open_tensor(L);
     binding_open_ops(L);
     binding_open_io(L);
+    binding_open_nn(L);
     return 1;
 }

@@ -22,6 +22,7 @@ for _, name in ipairs {
   graft[name] = Tensor[name]
 end
 
+graft.F = require "graft.functional"
 graft.where = core.Tensor.where
 graft.matmul = core.Tensor.matmul
 graft.no_grad = autograd.no_grad

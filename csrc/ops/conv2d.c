@@ -1,0 +1,350 @@
+/* conv2d: im2col/col2im + GEMM per image and group; direct loops for depthwise. Images run
+ * in parallel (each on a single-threaded BLAS call) when there are at least two; a single
+ * image gets all threads inside BLAS. */
+#include "conv2d.h"
+
+#include <stdlib.h>
+#include <omp.h>
+#include <string.h>
+
+#include "../core/threads.h"
+#include "copy.h"
+#include "matmul.h"
+
+graft_status graft_conv2d_plan(graft_conv2d_shape *s, const graft_tensor *x, const graft_tensor *w,
+                               const graft_tensor *b, const graft_conv2d_opts *o, graft_error *err) {
+    char bx[128], bw[128];
+    graft_shape_str(bx, sizeof bx, x->ndim, x->size);
+    graft_shape_str(bw, sizeof bw, w->ndim, w->size);
+    if (x->dtype != GRAFT_F32 || w->dtype != GRAFT_F32 || (b && b->dtype != GRAFT_F32))
+        return graft_error_set(err, GRAFT_EINVAL, "expects f32 tensors");
+    if (x->ndim != 4 || w->ndim != 4)
+        return graft_error_set(err, GRAFT_EINVAL, "expects a 4-D input (N, C, H, W) and a 4-D weight, "
+                               "got input %s and weight %s", bx, bw);
+    int64_t g = o->groups;
+    if (g < 1) return graft_error_set(err, GRAFT_EINVAL, "groups must be >= 1, not %lld", (long long)g);
+    for (int i = 0; i < 2; i++)
+        if (o->stride[i] < 1 || o->padding[i] < 0 || o->dilation[i] < 1)
+            return graft_error_set(err, GRAFT_EINVAL, "stride and dilation must be >= 1 and padding >= 0");
+    *s = (graft_conv2d_shape){x->size[0], x->size[1], x->size[2], x->size[3], w->size[0], w->size[2],
+                              w->size[3], 0, 0, o->stride[0], o->stride[1], o->padding[0],
+                              o->padding[1], o->dilation[0], o->dilation[1], g};
+    if (s->cin != w->size[1] * g)
+        return graft_error_set(err, GRAFT_EINVAL, "input has %lld channels but weight expects %lld "
+                               "(input %s, weight %s, groups %lld)", (long long)s->cin,
+                               (long long)(w->size[1] * g), bx, bw, (long long)g);
+    if (s->cout % g != 0)
+        return graft_error_set(err, GRAFT_EINVAL, "%lld output channels do not split into %lld groups",
+                               (long long)s->cout, (long long)g);
+    if (b && (b->ndim != 1 || b->size[0] != s->cout))
+        return graft_error_set(err, GRAFT_EINVAL, "bias must have %lld elements (weight %s)",
+                               (long long)s->cout, bw);
+    int64_t eh = s->h + 2 * s->ph - s->dh * (s->kh - 1), ew = s->w + 2 * s->pw - s->dw * (s->kw - 1);
+    if (eh < 1 || ew < 1)
+        return graft_error_set(err, GRAFT_EINVAL, "input %s (padded) is smaller than the kernel %s", bx, bw);
+    s->ho = (eh - 1) / s->sh + 1;
+    s->wo = (ew - 1) / s->sw + 1;
+    return GRAFT_OK;
+}
+
+static bool pointwise(const graft_conv2d_shape *s) {
+    return s->kh == 1 && s->kw == 1 && s->sh == 1 && s->sw == 1 && s->ph == 0 && s->pw == 0;
+}
+
+static bool depthwise(const graft_conv2d_shape *s) { return s->cin == s->groups; }
+
+/* The output columns ow whose input column ow*stride + off lies inside [0, width). */
+static void valid_range(int64_t off, int64_t stride, int64_t width, int64_t wo, int64_t *lo, int64_t *hi) {
+    *lo = off >= 0 ? 0 : (-off + stride - 1) / stride;
+    *hi = width - 1 - off >= 0 ? (width - 1 - off) / stride + 1 : 0;
+    if (*hi > wo) *hi = wo;
+    if (*hi < *lo) *hi = *lo;
+}
+
+/* col (cin_g*kh*kw, ho*wo) from x (cin_g, h, w); zero where the kernel hangs over padding. */
+static void im2col(float *col, const float *x, int64_t channels, const graft_conv2d_shape *s) {
+    int64_t howo = s->ho * s->wo;
+    for (int64_t c = 0; c < channels; c++)
+        for (int64_t i = 0; i < s->kh; i++)
+            for (int64_t j = 0; j < s->kw; j++) {
+                float *dst = col + ((c * s->kh + i) * s->kw + j) * howo;
+                int64_t off = j * s->dw - s->pw, lo, hi;
+                valid_range(off, s->sw, s->w, s->wo, &lo, &hi);
+                for (int64_t oh = 0; oh < s->ho; oh++, dst += s->wo) {
+                    int64_t ih = oh * s->sh - s->ph + i * s->dh;
+                    if (ih < 0 || ih >= s->h) {
+                        memset(dst, 0, sizeof(float) * (size_t)s->wo);
+                        continue;
+                    }
+                    const float *row = x + (c * s->h + ih) * s->w + off;
+                    memset(dst, 0, sizeof(float) * (size_t)lo);
+                    if (s->sw == 1) memcpy(dst + lo, row + lo, sizeof(float) * (size_t)(hi - lo));
+                    else
+                        for (int64_t ow = lo; ow < hi; ow++) dst[ow] = row[ow * s->sw];
+                    memset(dst + hi, 0, sizeof(float) * (size_t)(s->wo - hi));
+                }
+            }
+}
+
+/* gx (cin_g, h, w) += the columns of gcol put back where im2col took them from. */
+static void col2im_add(float *gx, const float *gcol, int64_t channels, const graft_conv2d_shape *s) {
+    int64_t howo = s->ho * s->wo;
+    for (int64_t c = 0; c < channels; c++)
+        for (int64_t i = 0; i < s->kh; i++)
+            for (int64_t j = 0; j < s->kw; j++) {
+                const float *src = gcol + ((c * s->kh + i) * s->kw + j) * howo;
+                int64_t off = j * s->dw - s->pw, lo, hi;
+                valid_range(off, s->sw, s->w, s->wo, &lo, &hi);
+                for (int64_t oh = 0; oh < s->ho; oh++, src += s->wo) {
+                    int64_t ih = oh * s->sh - s->ph + i * s->dh;
+                    if (ih < 0 || ih >= s->h) continue;
+                    float *row = gx + (c * s->h + ih) * s->w + off;
+                    for (int64_t ow = lo; ow < hi; ow++) row[ow * s->sw] += src[ow];
+                }
+            }
+}
+
+size_t graft_conv2d_scratch(const graft_conv2d_shape *s, int threads, bool backward) {
+    if (depthwise(s)) return 0;
+    size_t k = (size_t)(s->cin / s->groups * s->kh * s->kw), howo = (size_t)(s->ho * s->wo);
+    size_t col = pointwise(s) ? 0 : k * howo;
+    size_t per = col + (backward ? col + (size_t)s->cout * k + (size_t)s->cout : 0);
+    return per * (size_t)threads;
+}
+
+static void forward_image(float *y, const float *x, const float *w, const float *b,
+                          const graft_conv2d_shape *s, float *col) {
+    int64_t cin_g = s->cin / s->groups, cout_g = s->cout / s->groups;
+    int64_t k = cin_g * s->kh * s->kw, howo = s->ho * s->wo, hw = s->h * s->w;
+    for (int64_t g = 0; g < s->groups; g++) {
+        const float *src = x + g * cin_g * hw;
+        if (!pointwise(s)) {
+            im2col(col, src, cin_g, s);
+            src = col;
+        }
+        graft_sgemm(false, false, cout_g, howo, k, 1.0f, w + g * cout_g * k, k, src, howo, 0.0f,
+                    y + g * cout_g * howo, howo);
+    }
+    if (b)
+        for (int64_t c = 0; c < s->cout; c++)
+            for (int64_t i = 0; i < howo; i++) y[c * howo + i] += b[c];
+}
+
+/* Depthwise: output channel co reads input channel co / (cout / groups) only. */
+static void depthwise_forward(float *y, const float *x, const float *w, const float *b,
+                              const graft_conv2d_shape *s, int threads) {
+    int64_t mult = s->cout / s->groups, hw = s->h * s->w, howo = s->ho * s->wo;
+#pragma omp parallel for num_threads(threads) schedule(static) collapse(2)
+    for (int64_t n = 0; n < s->n; n++)
+        for (int64_t co = 0; co < s->cout; co++) {
+            const float *xc = x + (n * s->cin + co / mult) * hw, *wc = w + co * s->kh * s->kw;
+            float *yc = y + (n * s->cout + co) * howo;
+            float bias = b ? b[co] : 0.0f;
+            for (int64_t oh = 0; oh < s->ho; oh++)
+                for (int64_t ow = 0; ow < s->wo; ow++) {
+                    float acc = bias;
+                    for (int64_t i = 0; i < s->kh; i++) {
+                        int64_t ih = oh * s->sh - s->ph + i * s->dh;
+                        if (ih < 0 || ih >= s->h) continue;
+                        for (int64_t j = 0; j < s->kw; j++) {
+                            int64_t iw = ow * s->sw - s->pw + j * s->dw;
+                            if (iw >= 0 && iw < s->w) acc += xc[ih * s->w + iw] * wc[i * s->kw + j];
+                        }
+                    }
+                    yc[oh * s->wo + ow] = acc;
+                }
+        }
+}
+
+void graft_conv2d_forward(float *y, const float *x, const float *w, const float *b,
+                          const graft_conv2d_shape *s, float *scratch, int threads) {
+    if (depthwise(s)) {
+        depthwise_forward(y, x, w, b, s, graft_threads_for(s->n * s->cout * s->ho * s->wo * s->kh * s->kw));
+        return;
+    }
+    size_t per = graft_conv2d_scratch(s, 1, false);
+    int64_t xs = s->cin * s->h * s->w, ys = s->cout * s->ho * s->wo;
+    if (threads > 1) {
+#pragma omp parallel for num_threads(threads) schedule(dynamic)
+        for (int64_t n = 0; n < s->n; n++)
+            forward_image(y + n * ys, x + n * xs, w, b, s, scratch + per * (size_t)omp_get_thread_num());
+    } else {
+        for (int64_t n = 0; n < s->n; n++) forward_image(y + n * ys, x + n * xs, w, b, s, scratch);
+    }
+}
+
+/* One image's share of the gradients; gw/gb are this thread's accumulators. */
+static void backward_image(float *gx, float *gw, float *gb, const float *gy, const float *x,
+                           const float *w, const graft_conv2d_shape *s, float *col, float *gcol) {
+    int64_t cin_g = s->cin / s->groups, cout_g = s->cout / s->groups;
+    int64_t k = cin_g * s->kh * s->kw, howo = s->ho * s->wo, hw = s->h * s->w;
+    if (gb)
+        for (int64_t c = 0; c < s->cout; c++)
+            for (int64_t i = 0; i < howo; i++) gb[c] += gy[c * howo + i];
+    for (int64_t g = 0; g < s->groups; g++) {
+        const float *gyg = gy + g * cout_g * howo, *wg = w + g * cout_g * k, *xg = x + g * cin_g * hw;
+        if (gw) {   /* gw_g += gy_g col^T */
+            const float *src = xg;
+            if (!pointwise(s)) {
+                im2col(col, xg, cin_g, s);
+                src = col;
+            }
+            graft_sgemm(false, true, cout_g, k, howo, 1.0f, gyg, howo, src, howo, 1.0f, gw + g * cout_g * k, k);
+        }
+        if (gx) {   /* gcol = w_g^T gy_g, put back into gx */
+            if (pointwise(s)) {
+                graft_sgemm(true, false, k, howo, cout_g, 1.0f, wg, k, gyg, howo, 1.0f, gx + g * cin_g * hw, howo);
+            } else {
+                graft_sgemm(true, false, k, howo, cout_g, 1.0f, wg, k, gyg, howo, 0.0f, gcol, howo);
+                col2im_add(gx + g * cin_g * hw, gcol, cin_g, s);
+            }
+        }
+    }
+}
+
+static void depthwise_backward(float *gx, float *gw, float *gb, const float *gy, const float *x,
+                               const float *w, const graft_conv2d_shape *s) {
+    int64_t mult = s->cout / s->groups, hw = s->h * s->w, howo = s->ho * s->wo;
+    int threads = graft_threads_for(s->n * s->cout * howo * s->kh * s->kw);
+    /* One input channel per iteration: it owns gx[., ci] and the gw rows of its outputs. */
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t ci = 0; ci < s->cin; ci++)
+        for (int64_t n = 0; n < s->n; n++)
+            for (int64_t co = ci * mult; co < (ci + 1) * mult; co++) {
+                const float *xc = x + (n * s->cin + ci) * hw, *wc = w + co * s->kh * s->kw;
+                const float *gyc = gy + (n * s->cout + co) * howo;
+                float *gxc = gx ? gx + (n * s->cin + ci) * hw : NULL, *gwc = gw ? gw + co * s->kh * s->kw : NULL;
+                for (int64_t oh = 0; oh < s->ho; oh++)
+                    for (int64_t ow = 0; ow < s->wo; ow++) {
+                        float g = gyc[oh * s->wo + ow];
+                        if (gb) gb[co] += g;
+                        for (int64_t i = 0; i < s->kh; i++) {
+                            int64_t ih = oh * s->sh - s->ph + i * s->dh;
+                            if (ih < 0 || ih >= s->h) continue;
+                            for (int64_t j = 0; j < s->kw; j++) {
+                                int64_t iw = ow * s->sw - s->pw + j * s->dw;
+                                if (iw < 0 || iw >= s->w) continue;
+                                if (gxc) gxc[ih * s->w + iw] += g * wc[i * s->kw + j];
+                                if (gwc) gwc[i * s->kw + j] += g * xc[ih * s->w + iw];
+                            }
+                        }
+                    }
+            }
+}
+
+void graft_conv2d_backward(float *gx, float *gw, float *gb, const float *gy, const float *x,
+                           const float *w, const graft_conv2d_shape *s, float *scratch, int threads) {
+    if (depthwise(s)) {
+        depthwise_backward(gx, gw, gb, gy, x, w, s);
+        return;
+    }
+    int64_t k = s->cin / s->groups * s->kh * s->kw, howo = s->ho * s->wo;
+    int64_t xs = s->cin * s->h * s->w, ys = s->cout * howo;
+    size_t col = pointwise(s) ? 0 : (size_t)(k * howo), per = graft_conv2d_scratch(s, 1, true);
+    if (threads <= 1) {
+        for (int64_t n = 0; n < s->n; n++)
+            backward_image(gx ? gx + n * xs : NULL, gw, gb, gy + n * ys, x + n * xs, w, s, scratch,
+                           scratch + col);
+        return;
+    }
+    /* Images in parallel; each thread sums its weight and bias gradients apart, then they
+     * are added up. */
+    size_t wn = (size_t)(s->cout * k);
+#pragma omp parallel num_threads(threads)
+    {
+        float *mine = scratch + per * (size_t)omp_get_thread_num();
+        float *pgw = gw ? mine + 2 * col : NULL, *pgb = gb ? mine + 2 * col + wn : NULL;
+        if (pgw) memset(pgw, 0, sizeof(float) * wn);
+        if (pgb) memset(pgb, 0, sizeof(float) * (size_t)s->cout);
+#pragma omp for schedule(dynamic)
+        for (int64_t n = 0; n < s->n; n++)
+            backward_image(gx ? gx + n * xs : NULL, pgw, pgb, gy + n * ys, x + n * xs, w, s, mine, mine + col);
+#pragma omp critical
+        {
+            if (pgw)
+                for (size_t i = 0; i < wn; i++) gw[i] += pgw[i];
+            if (pgb)
+                for (int64_t i = 0; i < s->cout; i++) gb[i] += pgb[i];
+        }
+    }
+}
+
+/* Threads for the image loop: one per image up to graft's count, else BLAS gets them all. */
+static int image_threads(const graft_conv2d_shape *s) {
+    int t = graft_threads_get();
+    if (t <= 1 || s->n < 2) return 1;
+    return s->n < t ? (int)s->n : t;
+}
+
+graft_status graft_conv2d(graft_ctx *ctx, graft_tensor *out, const graft_tensor *x,
+                          const graft_tensor *w, const graft_tensor *b, const graft_conv2d_opts *o,
+                          graft_error *err) {
+    graft_conv2d_shape s;
+    graft_status st = graft_conv2d_plan(&s, x, w, b, o, err);
+    if (st != GRAFT_OK) return st;
+    graft_tensor cx, cw, cb;
+    graft_tensor_init_empty(&cb);
+    st = graft_contiguous_as(ctx, &cx, x, GRAFT_F32, err);
+    if (st == GRAFT_OK) st = graft_contiguous_as(ctx, &cw, w, GRAFT_F32, err);
+    else graft_tensor_init_empty(&cw);
+    if (st == GRAFT_OK && b) st = graft_contiguous_as(ctx, &cb, b, GRAFT_F32, err);
+    int64_t size[4] = {s.n, s.cout, s.ho, s.wo};
+    if (st == GRAFT_OK) st = graft_tensor_alloc(out, ctx, GRAFT_F32, 4, size, err);
+    int threads = image_threads(&s);
+    float *scratch = NULL;
+    size_t need = graft_conv2d_scratch(&s, threads, false);
+    if (st == GRAFT_OK && need && !(scratch = malloc(sizeof(float) * need))) {
+        graft_tensor_release(out);
+        st = graft_error_set(err, GRAFT_ENOMEM, "out of memory for %zu bytes of scratch", sizeof(float) * need);
+    }
+    if (st == GRAFT_OK) {
+        graft_conv2d_forward(graft_tensor_data(out), graft_tensor_data(&cx), graft_tensor_data(&cw),
+                             b ? graft_tensor_data(&cb) : NULL, &s, scratch, threads);
+        graft_ctx_count(ctx, GRAFT_COUNT_CONV_FORWARD);
+    }
+    free(scratch);
+    graft_tensor_release(&cx);
+    graft_tensor_release(&cw);
+    graft_tensor_release(&cb);
+    return st;
+}
+
+graft_status graft_conv2d_grad(graft_ctx *ctx, graft_tensor *gx, graft_tensor *gw, graft_tensor *gb,
+                               const graft_tensor *gy, const graft_tensor *x, const graft_tensor *w,
+                               const graft_conv2d_opts *o, graft_error *err) {
+    graft_conv2d_shape s;
+    graft_status st = graft_conv2d_plan(&s, x, w, NULL, o, err);
+    if (st != GRAFT_OK) return st;
+    if (gy->ndim != 4 || gy->size[0] != s.n || gy->size[1] != s.cout || gy->size[2] != s.ho || gy->size[3] != s.wo)
+        return graft_error_set(err, GRAFT_EINVAL, "the output gradient does not have the output's shape");
+    graft_tensor cx, cw, cg;
+    graft_tensor_init_empty(&cw);
+    graft_tensor_init_empty(&cg);
+    st = graft_contiguous_as(ctx, &cx, x, GRAFT_F32, err);
+    if (st == GRAFT_OK) st = graft_contiguous_as(ctx, &cw, w, GRAFT_F32, err);
+    if (st == GRAFT_OK) st = graft_contiguous_as(ctx, &cg, gy, GRAFT_F32, err);
+    if (st == GRAFT_OK && gx) st = graft_tensor_alloc_zeros(gx, ctx, GRAFT_F32, 4, x->size, err);
+    if (st == GRAFT_OK && gw) st = graft_tensor_alloc_zeros(gw, ctx, GRAFT_F32, 4, w->size, err);
+    if (st == GRAFT_OK && gb) st = graft_tensor_alloc_zeros(gb, ctx, GRAFT_F32, 1, &s.cout, err);
+    int threads = image_threads(&s);
+    float *scratch = NULL;
+    size_t need = graft_conv2d_scratch(&s, threads, true);
+    if (st == GRAFT_OK && need && !(scratch = malloc(sizeof(float) * need)))
+        st = graft_error_set(err, GRAFT_ENOMEM, "out of memory for %zu bytes of scratch", sizeof(float) * need);
+    if (st == GRAFT_OK) {
+        graft_conv2d_backward(gx ? graft_tensor_data(gx) : NULL, gw ? graft_tensor_data(gw) : NULL,
+                              gb ? graft_tensor_data(gb) : NULL, graft_tensor_data(&cg), graft_tensor_data(&cx),
+                              graft_tensor_data(&cw), &s, scratch, threads);
+        if (gx) graft_ctx_count(ctx, GRAFT_COUNT_CONV_GRAD_INPUT);
+        if (gw) graft_ctx_count(ctx, GRAFT_COUNT_CONV_GRAD_WEIGHT);
+    } else {
+        if (gx) graft_tensor_release(gx);
+        if (gw) graft_tensor_release(gw);
+        if (gb) graft_tensor_release(gb);
+    }
+    free(scratch);
+    graft_tensor_release(&cx);
+    graft_tensor_release(&cw);
+    graft_tensor_release(&cg);
+    return st;
+}

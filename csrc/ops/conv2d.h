@@ -1,0 +1,44 @@
+/* 2-D convolution, NCHW, f32: im2col + cblas_sgemm per image and group, the GEMM alone for
+ * 1x1 convolutions with stride 1 and no padding, and direct loops for depthwise ones (one
+ * input channel per group). graft_conv2d / graft_conv2d_grad validate, allocate and call
+ * the kernels, which never allocate and never fail. */
+#ifndef GRAFT_OPS_CONV2D_H
+#define GRAFT_OPS_CONV2D_H
+
+#include "../core/tensor.h"
+
+typedef struct {
+    int64_t stride[2], padding[2], dilation[2], groups;
+} graft_conv2d_opts;
+
+typedef struct {
+    int64_t n, cin, h, w;          /* input */
+    int64_t cout, kh, kw;          /* weight (cout, cin / groups, kh, kw) */
+    int64_t ho, wo;                /* output */
+    int64_t sh, sw, ph, pw, dh, dw, groups;
+} graft_conv2d_shape;
+
+/* Checks shapes and options and fills s; the message names both shapes on a mismatch. */
+graft_status graft_conv2d_plan(graft_conv2d_shape *s, const graft_tensor *x, const graft_tensor *w,
+                               const graft_tensor *b, const graft_conv2d_opts *o, graft_error *err);
+
+/* y (n, cout, ho, wo) = x (n, cin, h, w) conv w + b (cout) or NULL. Contiguous data. */
+void graft_conv2d_forward(float *y, const float *x, const float *w, const float *b,
+                          const graft_conv2d_shape *s, float *scratch, int threads);
+/* Accumulates (+=) into gx, gw, gb; NULL = nobody needs that gradient, and its GEMMs are
+ * skipped (frozen weights, or nothing trainable below). */
+void graft_conv2d_backward(float *gx, float *gw, float *gb, const float *gy, const float *x,
+                           const float *w, const graft_conv2d_shape *s, float *scratch, int threads);
+/* Floats of scratch the kernels need with `threads` threads. */
+size_t graft_conv2d_scratch(const graft_conv2d_shape *s, int threads, bool backward);
+
+/* out (empty) = conv2d(x, w, b); b may be NULL. */
+graft_status graft_conv2d(graft_ctx *ctx, graft_tensor *out, const graft_tensor *x,
+                          const graft_tensor *w, const graft_tensor *b, const graft_conv2d_opts *o,
+                          graft_error *err);
+/* The gradients wanted (empty headers, or NULL when not wanted), allocated here. */
+graft_status graft_conv2d_grad(graft_ctx *ctx, graft_tensor *gx, graft_tensor *gw, graft_tensor *gb,
+                               const graft_tensor *gy, const graft_tensor *x, const graft_tensor *w,
+                               const graft_conv2d_opts *o, graft_error *err);
+
+#endif

@@ -1,0 +1,106 @@
+#!/usr/bin/env lua5.4
+-- tests/300-conv2d.t — F.conv2d forward and every gradient against PyTorch over a grid of
+-- shapes and options, finite differences as a second opinion, and its error messages.
+local T, graft, oracle, gradcheck = require "tap", require "graft", require "oracle", require "gradcheck"
+local F = graft.F
+graft.manual_seed(T.seed())
+
+-- {x shape, w shape, options, bias?, non-contiguous input?}
+local grid = {
+  {{2, 3, 7, 7}, {4, 3, 3, 3}, {}, true},
+  {{1, 3, 8, 9}, {5, 3, 3, 3}, {stride = 2, padding = 1}, true},
+  {{2, 4, 9, 8}, {6, 2, 3, 3}, {stride = 3, padding = 2, groups = 2}, false},
+  {{2, 3, 11, 10}, {4, 3, 3, 2}, {dilation = 2, padding = {2, 1}}, true},
+  {{3, 4, 6, 6}, {4, 1, 3, 3}, {padding = 1, groups = 4}, true},           -- depthwise
+  {{2, 4, 7, 7}, {8, 1, 3, 3}, {stride = 2, padding = 1, groups = 4}, false}, -- depthwise x2
+  {{2, 6, 5, 5}, {4, 6, 1, 1}, {}, true},                                    -- pointwise
+  {{2, 6, 5, 5}, {4, 6, 1, 1}, {stride = 2}, false},                         -- 1x1 strided
+  {{1, 2, 5, 7}, {3, 2, 5, 7}, {}, true},                                    -- kernel = input
+  {{4, 3, 9, 9}, {2, 3, 3, 3}, {stride = {2, 1}, padding = {0, 1}}, true, true},
+  {{2, 8, 6, 6}, {8, 2, 3, 3}, {groups = 4, padding = 1, dilation = 2}, true},
+}
+
+local inputs, py = {}, {}
+for i, c in ipairs(grid) do
+  local x = graft.randn(c[1])
+  if c[5] then x = graft.randn{c[1][1], c[1][2], c[1][4], c[1][3]}:transpose(3, 4) end   -- strided view
+  c.x, c.w = x, graft.randn(c[2]) * 0.3
+  c.b = c[4] and graft.randn{c[2][1]} or nil
+  inputs["x" .. i], inputs["w" .. i] = x, c.w
+  if c.b then inputs["b" .. i] = c.b end
+  local o = c[3]
+  local function pair(v, d)
+    v = v or d
+    return type(v) == "table" and ("(%d, %d)"):format(v[1], v[2]) or tostring(v)
+  end
+  py[#py + 1] = ([[
+x, w = inp["x%d"].clone().requires_grad_(), inp["w%d"].clone().requires_grad_()
+b = inp["b%d"].clone().requires_grad_() if "b%d" in inp else None
+y = F.conv2d(x, w, b, stride=%s, padding=%s, dilation=%s, groups=%d)
+r = torch.randn(y.shape, generator=torch.Generator().manual_seed(%d))
+(y * r).sum().backward()
+out["y%d"], out["r%d"], out["gx%d"], out["gw%d"] = y.detach(), r, x.grad, w.grad
+if b is not None: out["gb%d"] = b.grad]]):format(i, i, i, i, pair(o.stride, 1), pair(o.padding, 0),
+    pair(o.dilation, 1), o.groups or 1, i, i, i, i, i, i)
+end
+local want = oracle.run(table.concat(py, "\n"), inputs)
+
+for i, c in ipairs(grid) do
+  local name = ("conv2d x%s w%s %s"):format(T.render(c[1]), T.render(c[2]), T.render(c[3]))
+  local x, w = c.x:clone():requires_grad_(), c.w:clone():requires_grad_()
+  local b = c.b and c.b:clone():requires_grad_()
+  if c[5] then x = c.x:contiguous():clone():requires_grad_() end
+  local xin = c[5] and c.x or x     -- the strided view itself goes in (its grad is checked on x)
+  local y = F.conv2d(c[5] and graft.no_grad(function() return xin end) or x, w, b, c[3])
+  T.close(y, want["y" .. i], name .. ": forward", 1e-4, 1e-4)
+  ;(y * want["r" .. i]):sum():backward()
+  if not c[5] then T.close(x.grad, want["gx" .. i], name .. ": d/dx", 1e-4, 1e-4) end
+  T.close(w.grad, want["gw" .. i], name .. ": d/dw", 1e-4, 1e-4)
+  if b then T.close(b.grad, want["gb" .. i], name .. ": d/db", 1e-4, 1e-4) end
+end
+
+-- gradient of a strided input view flows back through the view
+local base = graft.randn{2, 3, 6, 5}:requires_grad_()
+local w = graft.randn{2, 3, 3, 3}
+local y = F.conv2d(base:transpose(3, 4), w, nil, {padding = 1})
+;(y * y):sum():backward()
+local ref_x = base:detach():transpose(3, 4):contiguous():requires_grad_()
+local ref = F.conv2d(ref_x, w, nil, {padding = 1})
+;(ref * ref):sum():backward()
+T.close(base.grad, ref_x.grad:transpose(3, 4), "a strided input view gets the gradient of its contiguous copy", 1e-5, 1e-5)
+
+-- finite differences as a second opinion
+local fx, fw = graft.randn{1, 2, 5, 5}:requires_grad_(), graft.randn{3, 2, 3, 3}:requires_grad_()
+local f = function() return F.conv2d(fx, fw, nil, {stride = 2, padding = 1}):pow(2):sum() end
+T.ok(gradcheck(f, fx) < 1e-2, "conv2d: d/dx matches finite differences")
+T.ok(gradcheck(f, fw) < 1e-2, "conv2d: d/dw matches finite differences")
+local dw = graft.randn{2, 1, 3, 3}:requires_grad_()
+local fd = function() return F.conv2d(fx, dw, nil, {groups = 2, dilation = 2, padding = 2}):pow(2):sum() end
+T.ok(gradcheck(fd, dw) < 1e-2, "depthwise conv2d: d/dw matches finite differences")
+
+-- only the gradients that are needed are computed
+local before = graft.stats()
+local frozen_w = graft.randn{4, 3, 3, 3}
+local xin = graft.randn{2, 3, 8, 8}:requires_grad_()
+F.conv2d(xin, frozen_w):sum():backward()
+local after = graft.stats()
+T.is(after.conv_grad_weight - before.conv_grad_weight, 0, "a frozen weight gets no weight-gradient GEMM")
+T.is(after.conv_grad_input - before.conv_grad_input, 1, "the input gradient is computed")
+local trainable = graft.randn{4, 3, 3, 3}:requires_grad_()
+before = graft.stats()
+F.conv2d(graft.randn{2, 3, 8, 8}, trainable):sum():backward()
+after = graft.stats()
+T.is(after.conv_grad_input - before.conv_grad_input, 0, "an input that needs no gradient gets no input-gradient pass")
+
+T.error_like(function() F.conv2d(graft.randn{2, 4, 7, 7}, graft.randn{6, 3, 3, 3}) end,
+             "conv2d: input has 4 channels but weight expects 3 (input {2,4,7,7}, weight {6,3,3,3}, groups 1)",
+             "channel mismatch is explained")
+T.error_like(function() F.conv2d(graft.randn{1, 3, 2, 2}, graft.randn{1, 3, 3, 3}) end,
+             "conv2d: input {1,3,2,2} (padded) is smaller than the kernel {1,3,3,3}", "input too small")
+T.error_like(function() F.conv2d(graft.randn{1, 4, 5, 5}, graft.randn{3, 2, 3, 3}, nil, {groups = 2}) end,
+             "conv2d: 3 output channels do not split into 2 groups", "groups must divide output channels")
+T.error_like(function() F.conv2d(graft.randn{3, 5, 5}, graft.randn{3, 3, 3, 3}) end,
+             "conv2d: expects a 4-D input (N, C, H, W)", "3-D input")
+T.error_like(function() F.conv2d(graft.randn{1, 3, 5, 5}, graft.randn{2, 3, 3, 3}, nil, {stride = 0}) end,
+             "conv2d: stride and dilation must be >= 1", "zero stride")
+T.done()
