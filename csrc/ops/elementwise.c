@@ -12,7 +12,8 @@ static const char *const binop_names[GRAFT_NUM_BINOPS] = {
     "add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge"};
 static const char *const unop_names[GRAFT_NUM_UNOPS] = {
     "neg", "abs", "sign", "relu", "clamp", "pow", "exp", "log", "sqrt", "rsqrt",
-    "sigmoid", "tanh", "floor", "ceil", "round", "reciprocal"};
+    "sigmoid", "tanh", "floor", "ceil", "round", "reciprocal", "relu6", "silu", "gelu",
+    "hardswish", "hardsigmoid"};
 
 const char *graft_binop_name(graft_binop op) { return binop_names[op]; }
 const char *graft_unop_name(graft_unop op) { return unop_names[op]; }
@@ -216,6 +217,10 @@ static inline int64_t clampi(int64_t x, double lo, double hi) {
     if ((double)x > hi) return (int64_t)floor(hi);
     return x;
 }
+static inline float hardsigmoidf(float x) {
+    float t = x + 3.0f;
+    return (t != t ? t : t < 0 ? 0.0f : t > 6 ? 6.0f : t) / 6.0f;
+}
 static inline float signf(float x) { return x > 0 ? 1.0f : x < 0 ? -1.0f : x == 0 ? x : 0.0f; }
 /* x^e with PyTorch's special cases for common scalar exponents (0.5 is sqrt, so (-inf)^0.5
  * is NaN there, where powf gives inf). */
@@ -265,6 +270,11 @@ UN_KERNEL(floor_f32, float, floorf(x))
 UN_KERNEL(ceil_f32, float, ceilf(x))
 UN_KERNEL(round_f32, float, nearbyintf(x))
 UN_KERNEL(reciprocal_f32, float, 1.0f / x)
+UN_KERNEL(relu6_f32, float, x != x ? x : x < 0 ? 0.0f : x > 6 ? 6.0f : x)
+UN_KERNEL(silu_f32, float, x * sigmoidf(x))
+UN_KERNEL(gelu_f32, float, 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)))
+UN_KERNEL(hardswish_f32, float, x * hardsigmoidf(x))
+UN_KERNEL(hardsigmoid_f32, float, hardsigmoidf(x))
 
 UN_KERNEL(neg_i64, int64_t, ISUB(int64_t, 0, x))
 UN_KERNEL(abs_i64, int64_t, x < 0 ? ISUB(int64_t, 0, x) : x)
@@ -283,14 +293,64 @@ UN_KERNEL(pow_u8s, uint8_t, ipow(x, (int64_t)A[0]))
 /* NULL: the op computes in f32 for this dtype. */
 static const graft_iter_fn unary_kernels[GRAFT_NUM_DTYPES][GRAFT_NUM_UNOPS] = {
     {neg_f32, abs_f32, sign_f32, relu_f32, clamp_f32, pow_f32s, exp_f32, log_f32, sqrt_f32,
-     rsqrt_f32, sigmoid_f32, tanh_f32, floor_f32, ceil_f32, round_f32, reciprocal_f32},
+     rsqrt_f32, sigmoid_f32, tanh_f32, floor_f32, ceil_f32, round_f32, reciprocal_f32, relu6_f32,
+     silu_f32, gelu_f32, hardswish_f32, hardsigmoid_f32},
     {neg_i64, abs_i64, sign_i64, relu_i64, clamp_i64, pow_i64s, NULL, NULL, NULL, NULL, NULL,
-     NULL, copy_i64, copy_i64, copy_i64, NULL},
+     NULL, copy_i64, copy_i64, copy_i64, NULL, NULL, NULL, NULL, NULL, NULL},
     {neg_u8, copy_u8, sign_u8, copy_u8, clamp_u8, pow_u8s, NULL, NULL, NULL, NULL, NULL, NULL,
-     copy_u8, copy_u8, copy_u8, NULL},
+     copy_u8, copy_u8, copy_u8, NULL, NULL, NULL, NULL, NULL, NULL},
 };
 
-static const int unary_cost[GRAFT_NUM_UNOPS] = {1, 1, 1, 1, 1, 8, 8, 8, 4, 4, 8, 8, 1, 1, 1, 1};
+static const int unary_cost[GRAFT_NUM_UNOPS] = {1, 1, 1, 1, 1, 8, 8, 8, 4, 4, 8, 8, 1, 1, 1, 1,
+                                                 1, 8, 8, 2, 2};
+
+/* ---- activation gradients ------------------------------------------------------------ */
+
+static inline float d_silu(float x) {
+    float s = sigmoidf(x);
+    return s * (1.0f + x * (1.0f - s));
+}
+static inline float d_gelu(float x) {
+    float cdf = 0.5f * (1.0f + erff(x * 0.70710678118654752f));
+    return cdf + x * 0.39894228040143268f * expf(-0.5f * x * x);
+}
+
+#define GRAD_KERNEL(NAME, EXPR)                                                          \
+    static void NAME(char **p, const int64_t *s, int64_t n, const void *arg) {           \
+        (void)arg;                                                                        \
+        char *po = p[0], *pg = p[1], *px = p[2];                                          \
+        for (int64_t i = 0; i < n; i++, po += s[0], pg += s[1], px += s[2]) {             \
+            float g = *(const float *)pg, x = *(const float *)px;                         \
+            *(float *)po = (EXPR);                                                        \
+        }                                                                                 \
+    }
+GRAD_KERNEL(relu_grad, x > 0 ? g : 0.0f)
+GRAD_KERNEL(relu6_grad, x > 0 && x < 6 ? g : 0.0f)
+GRAD_KERNEL(sigmoid_grad, g * sigmoidf(x) * (1.0f - sigmoidf(x)))
+GRAD_KERNEL(tanh_grad, g * (1.0f - tanhf(x) * tanhf(x)))
+GRAD_KERNEL(silu_grad, g * d_silu(x))
+GRAD_KERNEL(gelu_grad, g * d_gelu(x))
+GRAD_KERNEL(hardswish_grad, x < -3 ? 0.0f : x <= 3 ? g * (x / 3.0f + 0.5f) : g)
+GRAD_KERNEL(hardsigmoid_grad, x > -3 && x < 3 ? g / 6.0f : 0.0f)
+
+graft_status graft_unary_grad(graft_ctx *ctx, graft_tensor *gx, const graft_tensor *g,
+                              const graft_tensor *x, graft_unop op, graft_error *err) {
+    graft_iter_fn fn = op == GRAFT_RELU ? relu_grad : op == GRAFT_RELU6 ? relu6_grad
+                     : op == GRAFT_SIGMOID ? sigmoid_grad : op == GRAFT_TANH ? tanh_grad
+                     : op == GRAFT_SILU ? silu_grad : op == GRAFT_GELU ? gelu_grad
+                     : op == GRAFT_HARDSWISH ? hardswish_grad : op == GRAFT_HARDSIGMOID ? hardsigmoid_grad
+                     : NULL;
+    if (!fn) return graft_error_set(err, GRAFT_EINVAL, "%s has no activation gradient", unop_names[op]);
+    if (g->dtype != GRAFT_F32 || x->dtype != GRAFT_F32 || !graft_tensor_same_shape(g, x))
+        return graft_error_set(err, GRAFT_EINVAL, "the gradient and the input must be f32 of one shape");
+    graft_status st = graft_tensor_alloc(gx, ctx, GRAFT_F32, x->ndim, x->size, err);
+    if (st != GRAFT_OK) return st;
+    const graft_tensor *ops[3] = {gx, g, x};
+    graft_iter it;
+    graft_iter_init(&it, 3, ops);
+    graft_iter_run(&it, fn, NULL, 4);
+    return GRAFT_OK;
+}
 
 graft_status graft_unary(graft_ctx *ctx, graft_tensor *out, const graft_tensor *x,
                          graft_unop op, const double *arg, graft_error *err) {

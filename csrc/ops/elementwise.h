@@ -17,6 +17,7 @@ typedef enum {
     GRAFT_NEG, GRAFT_ABS, GRAFT_SIGN, GRAFT_RELU, GRAFT_CLAMP, GRAFT_POW_SCALAR, /* keep dtype */
     GRAFT_EXP, GRAFT_LOG, GRAFT_SQRT, GRAFT_RSQRT, GRAFT_SIGMOID, GRAFT_TANH,    /* f32 only */
     GRAFT_FLOOR, GRAFT_CEIL, GRAFT_ROUND, GRAFT_RECIPROCAL,
+    GRAFT_RELU6, GRAFT_SILU, GRAFT_GELU, GRAFT_HARDSWISH, GRAFT_HARDSIGMOID,  /* f32 only */
     GRAFT_NUM_UNOPS
 } graft_unop;
 
@@ -34,6 +35,10 @@ graft_status graft_binary_into(graft_ctx *ctx, graft_tensor *dst, const graft_te
  * ignored otherwise, may be NULL. Functions that are f32-only turn integer input to f32. */
 graft_status graft_unary(graft_ctx *ctx, graft_tensor *out, const graft_tensor *x,
                          graft_unop op, const double *arg, graft_error *err);
+/* gx = g * op'(x): the gradient of an activation (relu relu6 sigmoid tanh silu gelu
+ * hardswish hardsigmoid), with PyTorch's values at the kinks. g and x are f32 of one shape. */
+graft_status graft_unary_grad(graft_ctx *ctx, graft_tensor *gx, const graft_tensor *g,
+                              const graft_tensor *x, graft_unop op, graft_error *err);
 /* out = mask ? a : b, all three broadcast; mask is nonzero-is-true of any dtype. */
 graft_status graft_where(graft_ctx *ctx, graft_tensor *out, const graft_tensor *mask,
                          const graft_tensor *a, const graft_tensor *b, graft_error *err);
