@@ -2,6 +2,11 @@
  * graft/functional.lua wires into autograd. Gradients that nobody needs are not asked for,
  * so their kernels do not run. */
 #include "../ops/conv2d.h"
+#include "../ops/elementwise.h"
+#include "../ops/linear.h"
+#include "../ops/norm.h"
+#include "../ops/pool.h"
+#include "../ops/softmax.h"
 #include "binding.h"
 
 /* A size option: a number n (both dims) or a table {h, w}; `def` when absent. */
@@ -42,6 +47,18 @@ static graft_conv2d_opts check_conv2d_opts(lua_State *L, int idx) {
     return o;
 }
 
+/* Pushes n empty tensors (or nil where want[i] is false) and returns pointers to them. */
+static void push_outputs(lua_State *L, int n, const bool *want, graft_tensor **out) {
+    for (int i = 0; i < n; i++) {
+        if (want[i]) out[i] = push_tensor(L);
+        else lua_pushnil(L), out[i] = NULL;
+    }
+}
+
+static graft_tensor *opt_tensor(lua_State *L, int idx) {
+    return lua_isnoneornil(L, idx) ? NULL : check_tensor(L, idx);
+}
+
 /* conv2d(x, w [, b] [, opts]) */
 static int l_conv2d(lua_State *L) {
     graft_tensor *x = check_tensor(L, 1), *w = check_tensor(L, 2);
@@ -62,14 +79,262 @@ static int l_conv2d_grad(lua_State *L) {
     bool want[3] = {lua_toboolean(L, 5), lua_toboolean(L, 6), lua_toboolean(L, 7)};
     lua_settop(L, 7);
     graft_tensor *g[3];
-    for (int i = 0; i < 3; i++) {
-        if (want[i]) g[i] = push_tensor(L);
-        else lua_pushnil(L), g[i] = NULL;
-    }
+    push_outputs(L, 3, want, g);
     graft_error err;
     graft_status st;
     RETRY_ENOMEM(L, st, graft_conv2d_grad(ctx_of(L), g[0], g[1], g[2], gy, x, w, &o, &err));
     check_status(L, st, "conv2d backward", &err);
+    return 3;
+}
+
+/* linear(x, w [, b]) */
+static int l_linear(lua_State *L) {
+    graft_tensor *x = check_tensor(L, 1), *w = check_tensor(L, 2), *b = opt_tensor(L, 3);
+    graft_tensor *y = push_tensor(L);
+    graft_error err;
+    graft_status st;
+    RETRY_ENOMEM(L, st, graft_linear(ctx_of(L), y, x, w, b, &err));
+    check_status(L, st, "linear", &err);
+    return 1;
+}
+
+/* linear_grad(g, x, w, want_x, want_w, want_b) -> gx, gw, gb */
+static int l_linear_grad(lua_State *L) {
+    graft_tensor *g = check_tensor(L, 1), *x = check_tensor(L, 2), *w = check_tensor(L, 3);
+    bool want[3] = {lua_toboolean(L, 4), lua_toboolean(L, 5), lua_toboolean(L, 6)};
+    lua_settop(L, 6);
+    graft_tensor *o[3];
+    push_outputs(L, 3, want, o);
+    graft_error err;
+    graft_status st;
+    RETRY_ENOMEM(L, st, graft_linear_grad(ctx_of(L), o[0], o[1], o[2], g, x, w, &err));
+    check_status(L, st, "linear backward", &err);
+    return 3;
+}
+
+static const char *const activation_names[] = {"relu", "relu6", "sigmoid", "tanh", "silu", "gelu",
+                                               "hardswish", "hardsigmoid", NULL};
+static const graft_unop activation_ops[] = {GRAFT_RELU, GRAFT_RELU6, GRAFT_SIGMOID, GRAFT_TANH,
+                                            GRAFT_SILU, GRAFT_GELU, GRAFT_HARDSWISH, GRAFT_HARDSIGMOID};
+
+/* activation(name, x) */
+static int l_activation(lua_State *L) {
+    graft_unop op = activation_ops[luaL_checkoption(L, 1, NULL, activation_names)];
+    graft_tensor *x = check_tensor(L, 2), *y = push_tensor(L);
+    graft_error err;
+    graft_status st;
+    RETRY_ENOMEM(L, st, graft_unary(ctx_of(L), y, x, op, NULL, &err));
+    check_status(L, st, graft_unop_name(op), &err);
+    return 1;
+}
+
+/* activation_grad(name, g, x) -> g * f'(x) */
+static int l_activation_grad(lua_State *L) {
+    graft_unop op = activation_ops[luaL_checkoption(L, 1, NULL, activation_names)];
+    graft_tensor *g = check_tensor(L, 2), *x = check_tensor(L, 3), *gx = push_tensor(L);
+    graft_error err;
+    graft_status st;
+    RETRY_ENOMEM(L, st, graft_unary_grad(ctx_of(L), gx, g, x, op, &err));
+    check_status(L, st, graft_unop_name(op), &err);
+    return 1;
+}
+
+/* softmax(x, dim, log) and softmax_grad(g, y, dim, log) */
+static int l_softmax(lua_State *L) {
+    graft_tensor *x = check_tensor(L, 1);
+    bool take_log = lua_toboolean(L, 3);
+    const char *fn = take_log ? "log_softmax" : "softmax";
+    int dim = x->ndim ? check_dim(L, 2, x->ndim, 0, fn) : 0;
+    graft_tensor *y = push_tensor(L);
+    graft_error err;
+    graft_status st;
+    RETRY_ENOMEM(L, st, graft_softmax(ctx_of(L), y, x, dim, take_log, &err));
+    check_status(L, st, fn, &err);
+    return 1;
+}
+
+static int l_softmax_grad(lua_State *L) {
+    graft_tensor *g = check_tensor(L, 1), *y = check_tensor(L, 2);
+    bool take_log = lua_toboolean(L, 4);
+    int dim = y->ndim ? check_dim(L, 3, y->ndim, 0, "softmax backward") : 0;
+    graft_tensor *gx = push_tensor(L);
+    graft_error err;
+    graft_status st;
+    RETRY_ENOMEM(L, st, graft_softmax_grad(ctx_of(L), gx, g, y, dim, take_log, &err));
+    check_status(L, st, "softmax backward", &err);
+    return 1;
+}
+
+/* Pool options: kernel (argument idx), then {stride (default kernel), padding, dilation,
+ * ceil_mode, count_include_pad (default true), divisor_override}. */
+static graft_pool2d_opts check_pool_opts(lua_State *L, int kidx, int oidx, const char *fn) {
+    graft_pool2d_opts o;
+    if (lua_isnumber(L, kidx)) {
+        o.kernel[0] = o.kernel[1] = luaL_checkinteger(L, kidx);
+    } else {
+        luaL_checktype(L, kidx, LUA_TTABLE);
+        for (int i = 0; i < 2; i++) {
+            lua_geti(L, kidx, i + 1);
+            o.kernel[i] = luaL_checkinteger(L, -1);
+            lua_pop(L, 1);
+        }
+    }
+    int64_t st[2];
+    bool has_stride = lua_istable(L, oidx) && lua_getfield(L, oidx, "stride") != LUA_TNIL;
+    if (lua_istable(L, oidx)) lua_pop(L, 1);
+    check_pair(L, oidx, "stride", 1, st, fn);
+    o.stride[0] = has_stride ? st[0] : o.kernel[0];
+    o.stride[1] = has_stride ? st[1] : o.kernel[1];
+    check_pair(L, oidx, "padding", 0, o.padding, fn);
+    check_pair(L, oidx, "dilation", 1, o.dilation, fn);
+    o.ceil_mode = false, o.count_include_pad = true;
+    if (lua_istable(L, oidx)) {
+        lua_getfield(L, oidx, "ceil_mode");
+        o.ceil_mode = lua_toboolean(L, -1);
+        if (lua_getfield(L, oidx, "count_include_pad") != LUA_TNIL) o.count_include_pad = lua_toboolean(L, -1);
+        lua_pop(L, 2);
+    }
+    o.divisor = opt_integer(L, oidx, "divisor_override", 0);
+    return o;
+}
+
+/* max_pool2d(x, kernel [, opts]) -> y, positions */
+static int l_max_pool2d(lua_State *L) {
+    graft_tensor *x = check_tensor(L, 1);
+    graft_pool2d_opts o = check_pool_opts(L, 2, 3, "max_pool2d");
+    graft_tensor *y = push_tensor(L), *idx = push_tensor(L);
+    graft_error err;
+    graft_status st;
+    RETRY_ENOMEM(L, st, graft_max_pool2d(ctx_of(L), y, idx, x, &o, &err));
+    check_status(L, st, "max_pool2d", &err);
+    return 2;
+}
+
+/* max_pool2d_grad(g, positions, x) */
+static int l_max_pool2d_grad(lua_State *L) {
+    graft_tensor *g = check_tensor(L, 1), *idx = check_tensor(L, 2), *x = check_tensor(L, 3);
+    graft_tensor *gx = push_tensor(L);
+    graft_error err;
+    graft_status st;
+    RETRY_ENOMEM(L, st, graft_max_pool2d_grad(ctx_of(L), gx, g, idx, x, &err));
+    check_status(L, st, "max_pool2d backward", &err);
+    return 1;
+}
+
+/* avg_pool2d(x, kernel [, opts]); avg_pool2d_grad(g, x, kernel, opts) */
+static int l_avg_pool2d(lua_State *L) {
+    graft_tensor *x = check_tensor(L, 1);
+    graft_pool2d_opts o = check_pool_opts(L, 2, 3, "avg_pool2d");
+    graft_tensor *y = push_tensor(L);
+    graft_error err;
+    graft_status st;
+    RETRY_ENOMEM(L, st, graft_avg_pool2d(ctx_of(L), y, x, &o, &err));
+    check_status(L, st, "avg_pool2d", &err);
+    return 1;
+}
+
+static int l_avg_pool2d_grad(lua_State *L) {
+    graft_tensor *g = check_tensor(L, 1), *x = check_tensor(L, 2);
+    graft_pool2d_opts o = check_pool_opts(L, 3, 4, "avg_pool2d");
+    graft_tensor *gx = push_tensor(L);
+    graft_error err;
+    graft_status st;
+    RETRY_ENOMEM(L, st, graft_avg_pool2d_grad(ctx_of(L), gx, g, x, &o, &err));
+    check_status(L, st, "avg_pool2d backward", &err);
+    return 1;
+}
+
+/* adaptive_avg_pool2d(x, size) with size a number or {h, w}; and its gradient (g, x). */
+static int l_adaptive_avg_pool2d(lua_State *L) {
+    graft_tensor *x = check_tensor(L, 1);
+    int64_t size[2];
+    if (lua_isnumber(L, 2)) {
+        size[0] = size[1] = luaL_checkinteger(L, 2);
+    } else {
+        luaL_checktype(L, 2, LUA_TTABLE);
+        for (int i = 0; i < 2; i++) {
+            lua_geti(L, 2, i + 1);
+            size[i] = luaL_checkinteger(L, -1);
+            lua_pop(L, 1);
+        }
+    }
+    graft_tensor *y = push_tensor(L);
+    graft_error err;
+    graft_status st;
+    RETRY_ENOMEM(L, st, graft_adaptive_avg_pool2d(ctx_of(L), y, x, size[0], size[1], &err));
+    check_status(L, st, "adaptive_avg_pool2d", &err);
+    return 1;
+}
+
+static int l_adaptive_avg_pool2d_grad(lua_State *L) {
+    graft_tensor *g = check_tensor(L, 1), *x = check_tensor(L, 2), *gx = push_tensor(L);
+    graft_error err;
+    graft_status st;
+    RETRY_ENOMEM(L, st, graft_adaptive_avg_pool2d_grad(ctx_of(L), gx, g, x, &err));
+    check_status(L, st, "adaptive_avg_pool2d backward", &err);
+    return 1;
+}
+
+/* batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps)
+ * -> y, mean, invstd (the statistics used, for backward) */
+static int l_batch_norm(lua_State *L) {
+    graft_tensor *x = check_tensor(L, 1), *rm = opt_tensor(L, 2), *rv = opt_tensor(L, 3);
+    graft_tensor *w = opt_tensor(L, 4), *b = opt_tensor(L, 5);
+    bool training = lua_toboolean(L, 6);
+    double momentum = luaL_optnumber(L, 7, 0.1), eps = luaL_optnumber(L, 8, 1e-5);
+    lua_settop(L, 8);
+    graft_tensor *y = push_tensor(L), *mean = push_tensor(L), *invstd = push_tensor(L);
+    graft_error err;
+    graft_status st;
+    RETRY_ENOMEM(L, st, graft_batch_norm(ctx_of(L), y, mean, invstd, x, rm, rv, w, b, training, momentum, eps, &err));
+    check_status(L, st, "batch_norm", &err);
+    return 3;
+}
+
+/* batch_norm_grad(g, x, weight, mean, invstd, batch_stats, want_x, want_w, want_b) */
+static int l_batch_norm_grad(lua_State *L) {
+    graft_tensor *g = check_tensor(L, 1), *x = check_tensor(L, 2), *w = opt_tensor(L, 3);
+    graft_tensor *mean = check_tensor(L, 4), *invstd = check_tensor(L, 5);
+    bool batch_stats = lua_toboolean(L, 6);
+    bool want[3] = {lua_toboolean(L, 7), lua_toboolean(L, 8), lua_toboolean(L, 9)};
+    lua_settop(L, 9);
+    graft_tensor *o[3];
+    push_outputs(L, 3, want, o);
+    graft_error err;
+    graft_status st;
+    RETRY_ENOMEM(L, st, graft_batch_norm_grad(ctx_of(L), o[0], o[1], o[2], g, x, w, mean, invstd, batch_stats, &err));
+    check_status(L, st, "batch_norm backward", &err);
+    return 3;
+}
+
+/* layer_norm(x, ndims, weight, bias, eps) -> y, mean, rstd */
+static int l_layer_norm(lua_State *L) {
+    graft_tensor *x = check_tensor(L, 1);
+    int ndims = (int)luaL_checkinteger(L, 2);
+    graft_tensor *w = opt_tensor(L, 3), *b = opt_tensor(L, 4);
+    double eps = luaL_optnumber(L, 5, 1e-5);
+    lua_settop(L, 5);
+    graft_tensor *y = push_tensor(L), *mean = push_tensor(L), *rstd = push_tensor(L);
+    graft_error err;
+    graft_status st;
+    RETRY_ENOMEM(L, st, graft_layer_norm(ctx_of(L), y, mean, rstd, x, ndims, w, b, eps, &err));
+    check_status(L, st, "layer_norm", &err);
+    return 3;
+}
+
+/* layer_norm_grad(g, x, ndims, weight, mean, rstd, want_x, want_w, want_b) */
+static int l_layer_norm_grad(lua_State *L) {
+    graft_tensor *g = check_tensor(L, 1), *x = check_tensor(L, 2);
+    int ndims = (int)luaL_checkinteger(L, 3);
+    graft_tensor *w = opt_tensor(L, 4), *mean = check_tensor(L, 5), *rstd = check_tensor(L, 6);
+    bool want[3] = {lua_toboolean(L, 7), lua_toboolean(L, 8), lua_toboolean(L, 9)};
+    lua_settop(L, 9);
+    graft_tensor *o[3];
+    push_outputs(L, 3, want, o);
+    graft_error err;
+    graft_status st;
+    RETRY_ENOMEM(L, st, graft_layer_norm_grad(ctx_of(L), o[0], o[1], o[2], g, x, ndims, w, mean, rstd, &err));
+    check_status(L, st, "layer_norm backward", &err);
     return 3;
 }
 
@@ -85,7 +350,15 @@ static int l_stats(lua_State *L) {
 }
 
 static const luaL_Reg nn_funcs[] = {
-    {"conv2d", l_conv2d}, {"conv2d_grad", l_conv2d_grad}, {NULL, NULL},
+    {"conv2d", l_conv2d}, {"conv2d_grad", l_conv2d_grad}, {"linear", l_linear},
+    {"linear_grad", l_linear_grad}, {"activation", l_activation},
+    {"activation_grad", l_activation_grad}, {"softmax", l_softmax}, {"softmax_grad", l_softmax_grad},
+    {"max_pool2d", l_max_pool2d}, {"max_pool2d_grad", l_max_pool2d_grad},
+    {"avg_pool2d", l_avg_pool2d}, {"avg_pool2d_grad", l_avg_pool2d_grad},
+    {"adaptive_avg_pool2d", l_adaptive_avg_pool2d},
+    {"adaptive_avg_pool2d_grad", l_adaptive_avg_pool2d_grad}, {"batch_norm", l_batch_norm},
+    {"batch_norm_grad", l_batch_norm_grad}, {"layer_norm", l_layer_norm},
+    {"layer_norm_grad", l_layer_norm_grad}, {NULL, NULL},
 };
 
 void binding_open_nn(lua_State *L) {

@@ -1,0 +1,154 @@
+#!/usr/bin/env lua5.4
+-- tests/310-nn-ops.t — graft.F forward and backward against PyTorch: linear, activations,
+-- softmax, pooling (padding, dilation, ceil_mode, count_include_pad), batch and layer norm,
+-- losses (weights, ignore_index, label smoothing, reductions), embedding, cat, dropout.
+local T, graft, oracle, gradcheck = require "tap", require "graft", require "oracle", require "gradcheck"
+local F = graft.F
+graft.manual_seed(T.seed())
+
+local R = graft.randn
+local labels = graft.tensor({1, 5, 3, 3, 2, 4}, "i64")           -- 1-based; 3 is ignored below
+local spatial = graft.randint(1, 5, {2, 3, 3})
+-- {python expression, inputs needing grad, constants, lua function}
+local cases = {
+  {"F.linear(x, w, b)", {x = R{3, 5}, w = R{4, 5}, b = R{4}}, nil, function(v) return F.linear(v.x, v.w, v.b) end},
+  {"F.linear(x, w)", {x = R{2, 3, 5}, w = R{4, 5}}, nil, function(v) return F.linear(v.x, v.w) end},
+  {"F.linear(x.transpose(0, 1), w, b)", {x = R{5, 3}, w = R{4, 5}, b = R{4}}, nil, function(v) return F.linear(v.x:t(), v.w, v.b) end},
+  {"F.relu(x)", {x = R{30}}, nil, function(v) return F.relu(v.x) end},
+  {"F.relu6(x * 5)", {x = R{30}}, nil, function(v) return F.relu6(v.x * 5) end},
+  {"torch.sigmoid(x)", {x = R{30}}, nil, function(v) return F.sigmoid(v.x) end},
+  {"torch.tanh(x)", {x = R{30}}, nil, function(v) return F.tanh(v.x) end},
+  {"F.silu(x * 3)", {x = R{30}}, nil, function(v) return F.silu(v.x * 3) end},
+  {"F.gelu(x * 3)", {x = R{30}}, nil, function(v) return F.gelu(v.x * 3) end},
+  {"F.hardswish(x * 4)", {x = R{30}}, nil, function(v) return F.hardswish(v.x * 4) end},
+  {"F.hardsigmoid(x * 4)", {x = R{30}}, nil, function(v) return F.hardsigmoid(v.x * 4) end},
+  {"F.softmax(x, 1)", {x = R{3, 5}}, nil, function(v) return F.softmax(v.x, 2) end},
+  {"F.softmax(x * 30, 0)", {x = R{3, 5}}, nil, function(v) return F.softmax(v.x * 30, 1) end},
+  {"F.log_softmax(x, 1)", {x = R{2, 4, 3}}, nil, function(v) return F.log_softmax(v.x, 2) end},
+  {"F.max_pool2d(x, 3, stride=2, padding=1)", {x = R{2, 3, 7, 7}}, nil, function(v) return F.max_pool2d(v.x, 3, {stride = 2, padding = 1}) end},
+  {"F.max_pool2d(x, 2, ceil_mode=True)", {x = R{1, 2, 5, 5}}, nil, function(v) return F.max_pool2d(v.x, 2, {ceil_mode = true}) end},
+  {"F.max_pool2d(x, 3, stride=2, ceil_mode=True)", {x = R{1, 2, 8, 8}}, nil, function(v) return F.max_pool2d(v.x, 3, {stride = 2, ceil_mode = true}) end},
+  {"F.max_pool2d(x, (2, 3), stride=1, dilation=2)", {x = R{2, 2, 6, 7}}, nil, function(v) return F.max_pool2d(v.x, {2, 3}, {stride = 1, dilation = 2}) end},
+  {"F.max_pool2d(x, 2)", {x = R{3, 6, 6}}, nil, function(v) return F.max_pool2d(v.x, 2) end},
+  {"F.avg_pool2d(x, 3, stride=2, padding=1)", {x = R{2, 3, 7, 7}}, nil, function(v) return F.avg_pool2d(v.x, 3, {stride = 2, padding = 1}) end},
+  {"F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)", {x = R{2, 3, 7, 7}}, nil,
+   function(v) return F.avg_pool2d(v.x, 3, {stride = 2, padding = 1, count_include_pad = false}) end},
+  {"F.avg_pool2d(x, 2, ceil_mode=True)", {x = R{1, 2, 5, 5}}, nil, function(v) return F.avg_pool2d(v.x, 2, {ceil_mode = true}) end},
+  {"F.avg_pool2d(x, 2, divisor_override=3)", {x = R{1, 2, 4, 4}}, nil, function(v) return F.avg_pool2d(v.x, 2, {divisor_override = 3}) end},
+  {"F.adaptive_avg_pool2d(x, (3, 2))", {x = R{2, 3, 7, 5}}, nil, function(v) return F.adaptive_avg_pool2d(v.x, {3, 2}) end},
+  {"F.adaptive_avg_pool2d(x, 1)", {x = R{2, 3, 4, 4}}, nil, function(v) return F.adaptive_avg_pool2d(v.x, 1) end},
+  {"F.adaptive_avg_pool2d(x, 7)", {x = R{1, 2, 5, 5}}, nil, function(v) return F.adaptive_avg_pool2d(v.x, 7) end},
+  {"F.batch_norm(x, None, None, w, b, training=True)", {x = R{4, 3, 5, 5}, w = R{3}, b = R{3}}, nil,
+   function(v) return F.batch_norm(v.x, nil, nil, v.w, v.b, true) end},
+  {"F.batch_norm(x, m.clone(), s.clone(), w, b, training=False, eps=1e-3)", {x = R{4, 3, 5}, w = R{3}, b = R{3}},
+   {m = R{3}, s = graft.rand{3} + 0.5}, function(v) return F.batch_norm(v.x, v.m:clone(), v.s:clone(), v.w, v.b, false, 0.1, 1e-3) end},
+  {"F.batch_norm(x, None, None, training=True)", {x = R{6, 4}}, nil, function(v) return F.batch_norm(v.x, nil, nil, nil, nil, true) end},
+  {"F.layer_norm(x, (4,), w, b)", {x = R{2, 3, 4}, w = R{4}, b = R{4}}, nil, function(v) return F.layer_norm(v.x, {4}, v.w, v.b) end},
+  {"F.layer_norm(x, (3, 4), w, b, eps=1e-12)", {x = R{2, 3, 4}, w = R{3, 4}, b = R{3, 4}}, nil,
+   function(v) return F.layer_norm(v.x, {3, 4}, v.w, v.b, 1e-12) end},
+  {"F.cross_entropy(x, y - 1)", {x = R{6, 5}}, {y = labels}, function(v) return F.cross_entropy(v.x, v.y) end},
+  {"F.cross_entropy(x, y - 1, weight=cw)", {x = R{6, 5}}, {y = labels, cw = graft.rand{5} + 0.5},
+   function(v) return F.cross_entropy(v.x, v.y, {weight = v.cw}) end},
+  {"F.cross_entropy(x, y - 1, ignore_index=2)", {x = R{6, 5}}, {y = labels}, function(v) return F.cross_entropy(v.x, v.y, {ignore_index = 3}) end},
+  {"F.cross_entropy(x, y - 1, label_smoothing=0.2)", {x = R{6, 5}}, {y = labels},
+   function(v) return F.cross_entropy(v.x, v.y, {label_smoothing = 0.2}) end},
+  {"F.cross_entropy(x, y - 1, weight=cw, ignore_index=2, label_smoothing=0.1)", {x = R{6, 5}},
+   {y = labels, cw = graft.rand{5} + 0.5}, function(v) return F.cross_entropy(v.x, v.y, {weight = v.cw, ignore_index = 3, label_smoothing = 0.1}) end},
+  {"F.cross_entropy(x, y - 1, reduction='none', label_smoothing=0.1, ignore_index=2)", {x = R{6, 5}}, {y = labels},
+   function(v) return F.cross_entropy(v.x, v.y, {reduction = "none", label_smoothing = 0.1, ignore_index = 3}) end},
+  {"F.cross_entropy(x, y - 1, reduction='sum')", {x = R{6, 5}}, {y = labels}, function(v) return F.cross_entropy(v.x, v.y, {reduction = "sum"}) end},
+  {"F.cross_entropy(x, y - 1)", {x = R{2, 4, 3, 3}}, {y = spatial}, function(v) return F.cross_entropy(v.x, v.y) end},
+  {"F.nll_loss(F.log_softmax(x, 1), y - 1)", {x = R{6, 5}}, {y = labels}, function(v) return F.nll_loss(F.log_softmax(v.x, 2), v.y) end},
+  {"F.mse_loss(x, t)", {x = R{3, 4}, t = R{3, 4}}, nil, function(v) return F.mse_loss(v.x, v.t) end},
+  {"F.mse_loss(x, t.expand(3, 4), reduction='sum')", {x = R{3, 4}, t = R{4}}, nil, function(v) return F.mse_loss(v.x, v.t, {reduction = "sum"}) end},
+  {"F.binary_cross_entropy_with_logits(x * 5, t)", {x = R{3, 4}}, {t = graft.rand{3, 4}},
+   function(v) return F.binary_cross_entropy_with_logits(v.x * 5, v.t) end},
+  {"F.binary_cross_entropy_with_logits(x, t, pos_weight=pw, weight=cw, reduction='sum')", {x = R{3, 4}},
+   {t = graft.rand{3, 4}, pw = graft.rand{4} + 0.5, cw = graft.rand{3, 4}},
+   function(v) return F.binary_cross_entropy_with_logits(v.x, v.t, {pos_weight = v.pw, weight = v.cw, reduction = "sum"}) end},
+  {"F.embedding(i - 1, w, padding_idx=1)", {w = R{6, 3}}, {i = graft.tensor({{1, 2, 2}, {6, 1, 3}}, "i64")},
+   function(v) return F.embedding(v.i, v.w, {padding_idx = 2}) end},
+  {"torch.cat([x, y, z], 1)", {x = R{2, 3}, y = R{2, 1}, z = R{2, 2}}, nil, function(v) return F.cat({v.x, v.y, v.z}, 2) end},
+}
+
+local inputs, py = {}, {"cases = []"}
+for id, c in ipairs(cases) do
+  local names, consts, all = {}, {}, {}
+  for name, t in pairs(c[2]) do inputs[("c%d_%s"):format(id, name)] = t; names[#names + 1] = ("%q"):format(name); all[name] = t end
+  for name, t in pairs(c[3] or {}) do inputs[("c%d_%s"):format(id, name)] = t; consts[#consts + 1] = ("%q"):format(name); all[name] = t end
+  c.r = graft.randn(graft.no_grad(c[4], all):shape())
+  inputs[("c%d_r"):format(id)] = c.r
+  py[#py + 1] = ("cases.append((%d, [%s], [%s], %q))"):format(id, table.concat(names, ","), table.concat(consts, ","), c[1])
+end
+py[#py + 1] = [[
+for cid, names, consts, expr in cases:
+    env = {"torch": torch, "F": F}
+    for n in names:
+        env[n] = inp["c%d_%s" % (cid, n)].clone().requires_grad_(True)
+    for n in consts:
+        env[n] = inp["c%d_%s" % (cid, n)]
+    y = eval(expr, env)
+    (y * inp["c%d_r" % cid]).sum().backward()
+    out["c%d_y" % cid] = y.detach()
+    for n in names:
+        out["c%d_g%s" % (cid, n)] = env[n].grad
+# batch norm's running statistics after one training step, and its eval output
+x, rm, rv = inp["bn_x"], inp["bn_m"].clone(), inp["bn_v"].clone()
+F.batch_norm(x, rm, rv, training=True, momentum=0.3)
+out["bn_m"], out["bn_v"] = rm, rv
+]]
+local bn_x, bn_m, bn_v = R{5, 3, 4, 4}, R{3}, graft.rand{3} + 0.5
+inputs.bn_x, inputs.bn_m, inputs.bn_v = bn_x, bn_m, bn_v
+local want = oracle.run(table.concat(py, "\n"), inputs)
+
+for id, c in ipairs(cases) do
+  local leaves = {}
+  for name, t in pairs(c[2]) do leaves[name] = t:clone():requires_grad_() end
+  for name, t in pairs(c[3] or {}) do leaves[name] = t end
+  local y = c[4](leaves)
+  T.close(y, want[("c%d_y"):format(id)], c[1] .. ": forward", 1e-4, 1e-5)
+  ;(y * c.r):sum():backward()
+  for name in pairs(c[2]) do
+    T.close(leaves[name].grad, want[("c%d_g%s"):format(id, name)], ("%s: d/d%s"):format(c[1], name), 1e-4, 1e-5)
+  end
+end
+
+local rm, rv = bn_m:clone(), bn_v:clone()
+F.batch_norm(bn_x, rm, rv, nil, nil, true, 0.3)
+T.close(rm, want.bn_m, "batch_norm updates running_mean with momentum", 1e-5, 1e-6)
+T.close(rv, want.bn_v, "batch_norm updates running_var with the unbiased variance", 1e-5, 1e-6)
+
+-- finite differences as a second opinion on the hand-written C gradients
+local function fd(name, f, x) T.ok(gradcheck(f, x) < 2e-2, name .. ": gradient matches finite differences") end
+local bx = R{3, 2, 3}:requires_grad_()
+fd("batch_norm (train)", function() return F.batch_norm(bx, nil, nil, nil, nil, true):pow(3):sum() end, bx)
+local lx = R{2, 5}:requires_grad_()
+fd("layer_norm", function() return F.layer_norm(lx, {5}):pow(3):sum() end, lx)
+local sx = R{2, 4}:requires_grad_()
+fd("log_softmax", function() return (F.log_softmax(sx, 2) * graft.tensor{{1, 2, 3, 4}}):sum() end, sx)
+local px = R{1, 1, 5, 5}:requires_grad_()
+fd("avg_pool2d", function() return F.avg_pool2d(px, 3, {stride = 2, padding = 1}):pow(2):sum() end, px)
+fd("gelu", function() return F.gelu(px):pow(2):sum() end, px)
+
+-- dropout: the mask is drawn from the state's generator and scaled
+graft.manual_seed(5)
+local d1 = F.dropout(graft.ones{1000}, 0.3)
+graft.manual_seed(5)
+local d2 = F.dropout(graft.ones{1000}, 0.3)
+T.equal(d1, d2, "dropout repeats with the same seed")
+local kept = d1:gt(0):to("f32"):mean():item()
+T.ok(math.abs(kept - 0.7) < 0.05 and math.abs(d1:max():item() - 1 / 0.7) < 1e-5, "dropout keeps about 1-p, scaled by 1/(1-p)")
+T.ok(F.dropout(graft.ones{4}, 0.5, false):sum():item() == 4, "dropout off in eval")
+
+-- errors name the op and the problem
+T.error_like(function() F.cross_entropy(R{2, 3}, graft.tensor({1, 4}, "i64")) end,
+             "nll_loss: label 4 is out of range for 3 classes (labels are 1-based)", "a label past the classes")
+T.error_like(function() F.cross_entropy(R{2, 3}, graft.tensor({0, 1}, "i64")) end, "label 0 is out of range", "labels are 1-based")
+T.error_like(function() F.linear(R{2, 3}, R{4, 5}) end, "linear: input {2,3} does not end in the weight's 5 input features", "linear shapes")
+T.error_like(function() F.batch_norm(R{1, 3}, nil, nil, nil, nil, true) end,
+             "batch_norm: expected more than 1 value per channel when training", "batch norm of one value")
+T.error_like(function() F.max_pool2d(R{1, 1, 4, 4}, 2, {padding = 2}) end,
+             "max_pool2d: padding 2 is more than half the kernel size 2", "pool padding")
+T.error_like(function() F.embedding(graft.tensor({7}, "i64"), R{6, 3}) end, "embedding: id 7 is out of range for 6 rows", "embedding ids")
+T.error_like(function() F.cat({R{2, 3}, R{3, 3}}, 2) end, "cat: tensor 2 has size 3 in dim 1, tensor 1 has 2", "cat shapes")
+T.done()
