@@ -9,7 +9,8 @@ local K = core.nn
 local T = core.Tensor
 local record, should_record = A.record, A.should_record
 
-local function is_tensor(x) return type(x) == "userdata" and T.shape(x) ~= nil end
+local tensor_mt = getmetatable(core.empty(0))
+local function is_tensor(x) return getmetatable(x) == tensor_mt end
 -- (x, w, b, opts) where b may be left out: (x, w, opts).
 local function split_bias(b, opts)
   if opts == nil and type(b) == "table" then return nil, b end

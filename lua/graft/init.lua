@@ -23,6 +23,7 @@ for _, name in ipairs {
 end
 
 graft.F = require "graft.functional"
+graft.nn = require "graft.nn"
 graft.where = core.Tensor.where
 graft.matmul = core.Tensor.matmul
 graft.no_grad = autograd.no_grad

@@ -1,0 +1,36 @@
+-- Containers: Sequential (children "1".. in Lua, keyed "0", "1", ... in state dicts as in
+-- PyTorch) and ModuleList.
+local Module = require "graft.nn.module"
+
+local C = {}
+
+-- Sequential{m1, m2, ...}: forward runs them in order. Children are registered under the
+-- names "0", "1", ..., so that state-dict keys are PyTorch's (`features.0.weight`).
+local Sequential = Module:extend "nn.Sequential"
+function Sequential:init(list)
+  for i, m in ipairs(list or {}) do self:add(m, i) end
+end
+function Sequential:add(m, i)
+  local n = #self:named_children()
+  if not Module.is_module(m) then error(("%s: element %d is not a module"):format(self.__name, i or n + 1), 3) end
+  self[tostring(i and i - 1 or n)] = m
+  return self
+end
+function Sequential:__len() return #self:named_children() end
+function Sequential:forward(x)
+  for _, c in ipairs(self:named_children()) do x = c[2](x) end
+  return x
+end
+--- at(i): the i-th module (1-based).
+function Sequential:at(i) return self:get(tostring(i - 1)) end
+C.Sequential = Sequential
+
+-- ModuleList{...}: a list of modules, registered "0", "1", ...; no forward of its own.
+local ModuleList = Module:extend "nn.ModuleList"
+ModuleList.init = Sequential.init
+ModuleList.add = Sequential.add
+ModuleList.at = Sequential.at
+function ModuleList:forward() error("nn.ModuleList has no forward: call its modules", 2) end
+C.ModuleList = ModuleList
+
+return C

@@ -1,0 +1,6 @@
+-- graft.nn: Module, the built-in layers, containers and losses.
+local nn = {Module = require "graft.nn.module"}
+for _, part in ipairs {"graft.nn.layers", "graft.nn.containers", "graft.nn.losses"} do
+  for k, v in pairs(require(part)) do nn[k] = v end
+end
+return nn

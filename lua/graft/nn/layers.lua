@@ -1,0 +1,197 @@
+-- The built-in layers: PyTorch's parameter names, shapes, defaults and initialisations.
+local core = require "graft.core"
+local A = require "graft.autograd"
+local F = require "graft.functional"
+local Module = require "graft.nn.module"
+
+local T = core.Tensor
+local L = {}
+
+-- U(-bound, bound), as PyTorch's kaiming_uniform_(a = sqrt(5)) and bias init give for a
+-- layer with fan_in inputs: bound = 1 / sqrt(fan_in).
+local function uniform_(t, bound)
+  A.no_grad(function() T.copy_(t, core.rand(T.shape(t)) * (2 * bound) - bound) end)
+  return t
+end
+
+local function options(opts, defaults)
+  local o = {}
+  for k, v in pairs(defaults) do o[k] = v end
+  for k, v in pairs(opts or {}) do
+    if defaults[k] == nil and o[k] == nil then
+      local known = {}
+      for name in pairs(defaults) do known[#known + 1] = name end
+      table.sort(known)
+      error(("unknown option %q (options: %s)"):format(k, table.concat(known, ", ")), 3)
+    end
+    o[k] = v
+  end
+  return o
+end
+
+local function pair(v) return type(v) == "table" and {v[1], v[2]} or {v, v} end
+
+-- Conv2d(in_channels, out_channels, kernel_size [, {stride, padding, dilation, groups, bias}])
+local Conv2d = Module:extend "nn.Conv2d"
+function Conv2d:init(cin, cout, k, opts)
+  local o = options(opts, {stride = 1, padding = 0, dilation = 1, groups = 1, bias = true})
+  if cin % o.groups ~= 0 or cout % o.groups ~= 0 then
+    error(("nn.Conv2d: %d in and %d out channels must both divide into %d groups"):format(cin, cout, o.groups), 3)
+  end
+  local kh, kw = table.unpack(pair(k))
+  rawset(self, "in_channels", cin); rawset(self, "out_channels", cout)
+  rawset(self, "kernel_size", {kh, kw})
+  rawset(self, "opts", {stride = o.stride, padding = o.padding, dilation = o.dilation, groups = o.groups})
+  self.weight = core.empty{cout, cin // o.groups, kh, kw}:requires_grad_()
+  if o.bias then self.bias = core.empty{cout}:requires_grad_() end
+  self:reset_parameters()
+end
+function Conv2d:reset_parameters()
+  local fan_in = T.numel(self.weight) // T.size(self.weight, 1)
+  uniform_(self.weight, 1 / math.sqrt(fan_in))
+  if self.bias then uniform_(self.bias, 1 / math.sqrt(fan_in)) end
+end
+function Conv2d:forward(x) return F.conv2d(x, self.weight, self.bias, self.opts) end
+function Conv2d:extra_repr()
+  return ("%d, %d, kernel_size={%d, %d}, stride=%s, groups=%d"):format(self.in_channels, self.out_channels,
+    self.kernel_size[1], self.kernel_size[2], tostring(type(self.opts.stride) == "table" and self.opts.stride[1] or self.opts.stride), self.opts.groups)
+end
+L.Conv2d = Conv2d
+
+-- Linear(in_features, out_features [, {bias}])
+local Linear = Module:extend "nn.Linear"
+function Linear:init(cin, cout, opts)
+  local o = options(opts, {bias = true})
+  rawset(self, "in_features", cin); rawset(self, "out_features", cout)
+  self.weight = core.empty{cout, cin}:requires_grad_()
+  if o.bias then self.bias = core.empty{cout}:requires_grad_() end
+  self:reset_parameters()
+end
+function Linear:reset_parameters()
+  uniform_(self.weight, 1 / math.sqrt(math.max(self.in_features, 1)))
+  if self.bias then uniform_(self.bias, 1 / math.sqrt(math.max(self.in_features, 1))) end
+end
+function Linear:forward(x) return F.linear(x, self.weight, self.bias) end
+function Linear:extra_repr() return ("in_features=%d, out_features=%d"):format(self.in_features, self.out_features) end
+L.Linear = Linear
+
+-- BatchNorm1d / BatchNorm2d(num_features [, {eps, momentum, affine, track_running_stats}])
+local BatchNorm = Module:extend "nn.BatchNorm"
+function BatchNorm:init(c, opts)
+  local o = options(opts, {eps = 1e-5, momentum = 0.1, affine = true, track_running_stats = true})
+  rawset(self, "num_features", c); rawset(self, "eps", o.eps); rawset(self, "momentum", o.momentum)
+  rawset(self, "_is_batch_norm", true)
+  if o.affine then
+    self.weight = core.ones{c}:requires_grad_()
+    self.bias = core.zeros{c}:requires_grad_()
+  end
+  if o.track_running_stats then
+    self:register_buffer("running_mean", core.zeros{c})
+    self:register_buffer("running_var", core.ones{c})
+    self:register_buffer("num_batches_tracked", core.tensor(0, "i64"))
+  end
+end
+function BatchNorm:reset_parameters()
+  A.no_grad(function()
+    if self.weight then T.fill_(self.weight, 1); T.zero_(self.bias) end
+    if self.running_mean then T.zero_(self.running_mean); T.fill_(self.running_var, 1); T.zero_(self.num_batches_tracked) end
+  end)
+end
+function BatchNorm:forward(x)
+  local dims = self._dims
+  local nd = T.dim(x)
+  if not dims[nd] then
+    error(("%s: expected a %s input, got %d-D"):format(self.__name, self._dims_text, nd), 2)
+  end
+  -- Batch statistics in train() mode, unless the layer is frozen (see Module:freeze).
+  local batch = self.training and not rawget(self, "_frozen_stats")
+  if batch and self.running_mean then
+    A.no_grad(function() T.add_(self.num_batches_tracked, 1) end)
+  end
+  return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, batch, self.momentum, self.eps)
+end
+function BatchNorm:extra_repr() return ("%d, eps=%g, momentum=%g"):format(self.num_features, self.eps, self.momentum) end
+
+local BatchNorm2d = BatchNorm:extend "nn.BatchNorm2d"
+BatchNorm2d._dims, BatchNorm2d._dims_text = {[4] = true}, "4-D (N, C, H, W)"
+L.BatchNorm2d = BatchNorm2d
+local BatchNorm1d = BatchNorm:extend "nn.BatchNorm1d"
+BatchNorm1d._dims, BatchNorm1d._dims_text = {[2] = true, [3] = true}, "2-D (N, C) or 3-D (N, C, L)"
+L.BatchNorm1d = BatchNorm1d
+
+-- LayerNorm(normalized_shape [, {eps, elementwise_affine}])
+local LayerNorm = Module:extend "nn.LayerNorm"
+function LayerNorm:init(shape, opts)
+  local o = options(opts, {eps = 1e-5, elementwise_affine = true})
+  shape = type(shape) == "table" and shape or {shape}
+  rawset(self, "normalized_shape", shape); rawset(self, "eps", o.eps)
+  if o.elementwise_affine then
+    self.weight = core.ones(shape):requires_grad_()
+    self.bias = core.zeros(shape):requires_grad_()
+  end
+end
+function LayerNorm:reset_parameters()
+  if self.weight then A.no_grad(function() T.fill_(self.weight, 1); T.zero_(self.bias) end) end
+end
+function LayerNorm:forward(x) return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps) end
+L.LayerNorm = LayerNorm
+
+-- Embedding(num_embeddings, embedding_dim [, {padding_idx}]): ids are 1-based.
+local Embedding = Module:extend "nn.Embedding"
+function Embedding:init(n, d, opts)
+  local o = options(opts, {padding_idx = false})
+  rawset(self, "num_embeddings", n); rawset(self, "embedding_dim", d)
+  rawset(self, "padding_idx", o.padding_idx or nil)
+  self.weight = core.empty{n, d}:requires_grad_()
+  self:reset_parameters()
+end
+function Embedding:reset_parameters()
+  A.no_grad(function()
+    T.copy_(self.weight, core.randn(T.shape(self.weight)))
+    if self.padding_idx then T.zero_(T.select(self.weight, 1, self.padding_idx)) end
+  end)
+end
+function Embedding:forward(ids) return F.embedding(ids, self.weight, {padding_idx = self.padding_idx}) end
+L.Embedding = Embedding
+
+-- Layers without parameters: activations, pooling, dropout, flatten, identity.
+local function stateless(name, forward, init)
+  local class = Module:extend("nn." .. name)
+  class.init = init or function() end
+  class.forward = forward
+  class.reset_parameters = function() end
+  L[name] = class
+  return class
+end
+stateless("ReLU", function(_, x) return F.relu(x) end)
+stateless("ReLU6", function(_, x) return F.relu6(x) end)
+stateless("SiLU", function(_, x) return F.silu(x) end)
+stateless("GELU", function(_, x) return F.gelu(x) end)
+stateless("Sigmoid", function(_, x) return F.sigmoid(x) end)
+stateless("Tanh", function(_, x) return F.tanh(x) end)
+stateless("Hardswish", function(_, x) return F.hardswish(x) end)
+stateless("Hardsigmoid", function(_, x) return F.hardsigmoid(x) end)
+stateless("Identity", function(_, x) return x end)
+stateless("MaxPool2d", function(self, x) return F.max_pool2d(x, self.kernel_size, self.opts) end,
+  function(self, k, opts)
+    rawset(self, "kernel_size", k)
+    rawset(self, "opts", options(opts, {stride = false, padding = 0, dilation = 1, ceil_mode = false}))
+    if not self.opts.stride then self.opts.stride = nil end
+  end)
+stateless("AvgPool2d", function(self, x) return F.avg_pool2d(x, self.kernel_size, self.opts) end,
+  function(self, k, opts)
+    rawset(self, "kernel_size", k)
+    rawset(self, "opts", options(opts, {stride = false, padding = 0, ceil_mode = false, count_include_pad = true,
+                                        divisor_override = false}))
+    if not self.opts.stride then self.opts.stride = nil end
+    if not self.opts.divisor_override then self.opts.divisor_override = nil end
+  end)
+stateless("AdaptiveAvgPool2d", function(self, x) return F.adaptive_avg_pool2d(x, self.output_size) end,
+  function(self, size) rawset(self, "output_size", size) end)
+stateless("Dropout", function(self, x) return F.dropout(x, self.p, self.training) end,
+  function(self, p) rawset(self, "p", p or 0.5) end)
+-- Flatten([start_dim [, end_dim]]): 1-based dims; the default keeps the batch dim (2..-1).
+stateless("Flatten", function(self, x) return x:flatten(self.start_dim, self.end_dim) end,
+  function(self, s, e) rawset(self, "start_dim", s or 2); rawset(self, "end_dim", e or -1) end)
+
+return L

@@ -1,0 +1,188 @@
+#!/usr/bin/env lua5.4
+-- tests/400-nn-module.t — nn.Module against PyTorch: state-dict keys and order, loading a
+-- PyTorch state dict and matching its outputs in train and eval mode (BatchNorm statistics
+-- included), strict/non-strict loading, freezing, get/set, hooks, summary, user blocks.
+local T, graft, oracle = require "tap", require "graft", require "oracle"
+local nn, F = graft.nn, graft.F
+graft.manual_seed(T.seed())
+
+-- A user block written as plainly as in torchvision: a residual unit.
+local Block = nn.Module:extend "Block"
+function Block:init(c)
+  self.conv1 = nn.Conv2d(c, c, 3, {padding = 1, bias = false})
+  self.bn1 = nn.BatchNorm2d(c)
+  self.conv2 = nn.Conv2d(c, c, 3, {padding = 1, bias = false})
+  self.bn2 = nn.BatchNorm2d(c)
+end
+function Block:forward(x)
+  local y = F.relu(self.bn1(self.conv1(x)))
+  return F.relu(self.bn2(self.conv2(y)) + x)
+end
+
+local function build()
+  return nn.Sequential{
+    nn.Conv2d(3, 8, 3, {stride = 2, padding = 1}), nn.BatchNorm2d(8), nn.ReLU(),
+    Block(8), nn.MaxPool2d(2, {ceil_mode = true}), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+    nn.Dropout(0.5), nn.Linear(8, 5), nn.LayerNorm(5),
+  }
+end
+local model = build()
+local keys = model:state_dict_keys()
+
+local x = graft.randn{4, 3, 9, 9}
+local want = oracle.run([[
+import torch.nn as nn
+class Block(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c, c, 3, padding=1, bias=False); self.bn1 = nn.BatchNorm2d(c)
+        self.conv2 = nn.Conv2d(c, c, 3, padding=1, bias=False); self.bn2 = nn.BatchNorm2d(c)
+    def forward(self, x):
+        y = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(y)) + x)
+torch.manual_seed(0)
+m = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU(), Block(8),
+                  nn.MaxPool2d(2, ceil_mode=True), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.5),
+                  nn.Linear(8, 5), nn.LayerNorm(5))
+with torch.no_grad():
+    for name, p in m.named_parameters():
+        p.copy_(torch.randn(p.shape) * 0.5)
+    for mod in m.modules():
+        if isinstance(mod, nn.BatchNorm2d):
+            mod.running_mean.copy_(torch.randn(mod.running_mean.shape))
+            mod.running_var.copy_(torch.rand(mod.running_var.shape) + 0.5)
+sd = m.state_dict()
+for i, k in enumerate(sd):
+    out["sd_" + k] = sd[k].clone()
+    out["order_%03d" % i] = torch.tensor([ord(c) for c in k], dtype=torch.uint8)
+m.eval()
+out["eval"] = m(inp["x"])
+m.train()
+x = inp["x"].clone().requires_grad_()
+y = m[:7](x)               # through Flatten: no dropout, so the outputs are comparable
+y.pow(2).sum().backward()
+out["train"] = y.detach()
+out["gx"] = x.grad
+out["g_conv"] = m[0].weight.grad
+for k, v in m.state_dict().items():
+    if "running" in k or "num_batches" in k:
+        out["after_" + k] = v.clone()
+]], {x = x})
+
+-- keys and order
+local torch_keys = {}
+for i = 0, 999 do
+  local t = want[("order_%03d"):format(i)]
+  if not t then break end
+  local chars = {}
+  for _, c in ipairs(t:totable()) do chars[#chars + 1] = string.char(c) end
+  torch_keys[#torch_keys + 1] = table.concat(chars)
+end
+T.is_deeply(keys, torch_keys, "state_dict keys and their order are PyTorch's")
+local sd = {}
+for _, k in ipairs(torch_keys) do sd[k] = want["sd_" .. k] end
+local missing, unexpected = model:load_state_dict(sd)
+T.ok(#missing == 0 and #unexpected == 0, "a PyTorch state dict loads strictly")
+T.is(model:state_dict()["3.bn2.num_batches_tracked"]:dtype(), "i64", "num_batches_tracked is an i64 scalar")
+
+model:eval()
+T.close(model(x), want.eval, "eval mode: the outputs are PyTorch's", 1e-4, 1e-4)
+model:train()
+local xg = x:clone():requires_grad_()
+local head = nn.Sequential{}
+for i = 1, 7 do head:add(model:at(i)) end
+local y = head(xg)
+y:pow(2):sum():backward()
+T.close(y, want.train, "train mode (batch statistics): the outputs are PyTorch's", 1e-4, 1e-4)
+T.close(xg.grad, want.gx, "train mode: the input gradient is PyTorch's", 1e-3, 1e-4)
+T.close(model:at(1).weight.grad, want.g_conv, "train mode: the first conv's weight gradient is PyTorch's", 1e-3, 1e-3)
+local after = model:state_dict()
+for _, k in ipairs(torch_keys) do
+  if k:find("running") then T.close(after[k], want["after_" .. k], "running statistics after a step: " .. k, 1e-4, 1e-5) end
+  if k:find("num_batches") then T.equal(after[k], want["after_" .. k], "num_batches_tracked after a step: " .. k) end
+end
+
+-- loading: errors and options
+local shapes_bad = {}
+for k, v in pairs(sd) do shapes_bad[k] = v end
+shapes_bad["8.weight"] = graft.zeros{6, 8}
+T.error_like(function() build():load_state_dict(shapes_bad) end,
+             "load_state_dict: size mismatch for 8.weight: the checkpoint has {6,8}, the model {5,8}", "a shape mismatch names the key and both shapes")
+local partial = {}
+for k, v in pairs(sd) do if not k:match("^9%.") then partial[k] = v end end
+partial["extra.weight"] = graft.zeros{1}
+T.error_like(function() build():load_state_dict(partial) end, "missing keys: 9.weight, 9.bias; unexpected keys: extra.weight", "strict loading names missing and unexpected keys")
+local m2 = build()
+local miss, unexp = m2:load_state_dict(partial, {strict = false})
+T.is_deeply({miss, unexp}, {{"9.weight", "9.bias"}, {"extra.weight"}}, "non-strict loading returns missing and unexpected keys")
+local wrapped = {}
+for k, v in pairs(sd) do wrapped["module." .. k] = v end
+T.ok(pcall(function() build():load_state_dict(wrapped, {prefix = "module."}) end), "prefix strips a wrapper's prefix")
+local old = {}
+for k, v in pairs(sd) do if not k:match("num_batches_tracked") then old[k] = v end end
+T.ok(pcall(function() build():load_state_dict(old) end), "a state dict without num_batches_tracked loads strictly (older PyTorch files)")
+
+-- freezing
+local m = build()
+m:freeze()
+T.is(#m:trainable_parameters(), 0, "freeze() freezes every parameter")
+m:unfreeze("^8%.")
+T.is(#m:trainable_parameters(), 2, "unfreeze(pattern) by Lua pattern on names")
+m:train()
+local rm_before = m:get("1").running_mean:clone()
+local out = m(graft.randn{4, 3, 9, 9})
+out:sum():backward()
+T.is(m:get("0").weight.grad, nil, "frozen parameters get no .grad")
+T.ok(m:get("8").weight.grad ~= nil, "trainable parameters get .grad")
+T.equal(m:get("1").running_mean, rm_before, "a frozen BatchNorm keeps its running statistics in train() mode")
+T.is(m:get("1").num_batches_tracked:item(), 0, "and does not count batches")
+local mt = build()
+mt:freeze({bn = "train"})
+mt:train()
+local rm0 = mt:get("1").running_mean:clone()
+mt(graft.randn{4, 3, 9, 9})
+T.ok(not graft.allclose(mt:get("1").running_mean, rm0), 'freeze{bn = "train"} keeps updating batch statistics')
+local before = graft.stats()
+local m3 = build()
+m3:freeze()
+m3:unfreeze("^9%.")
+m3:train()
+m3(graft.randn{2, 3, 9, 9}):sum():backward()
+local after_stats = graft.stats()
+T.is(after_stats.conv_grad_input - before.conv_grad_input, 0, "no conv backward runs below the lowest trainable layer")
+T.is(after_stats.conv_grad_weight - before.conv_grad_weight, 0, "no conv weight gradients for frozen convs")
+T.is(after_stats.batch_norm_backward - before.batch_norm_backward, 0, "no batch norm backward below it either")
+
+-- get / set / named_modules / hooks / summary / reset_parameters
+T.is(model:get("3.conv2").__name, "nn.Conv2d", "get by state-dict path")
+model:set("8", nn.Linear(8, 3))
+model:set("9", nn.Identity())
+T.is_deeply(model:get("8").weight:shape(), {3, 8}, "set replaces a module")
+T.error_like(function() model:get("3.nope") end, 'get: no module at "3.nope"', "get of a missing path")
+local names = {}
+for _, nm in ipairs(model:named_modules()) do names[#names + 1] = nm[1] end
+T.is(names[1], "", "named_modules starts with the module itself")
+T.ok(table.concat(names, " "):find("3 3.conv1 3.bn1", 1, true) ~= nil, "named_modules walks children depth first")
+local seen
+local h = model:get("3"):register_forward_hook(function(_, _, o) seen = o:shape() end)
+model:eval()
+model(x)
+T.is_deeply(seen, {4, 8, 5, 5}, "a forward hook sees the output")
+h.remove()
+seen = nil
+model(x)
+T.is(seen, nil, "a removed hook is not called")
+local text = build():summary{1, 3, 9, 9}
+T.ok(text:find("3.conv1", 1, true) and text:find("{1, 8, 5, 5}", 1, true) and text:find("total parameters", 1, true), "summary lists layers, shapes and parameters")
+local fresh = build()
+local w0 = fresh:get("0").weight:clone()
+fresh:reset_parameters()
+T.ok(not graft.allclose(fresh:get("0").weight, w0), "reset_parameters re-initialises")
+local bound = 1 / math.sqrt(3 * 9)
+T.ok(fresh:get("0").weight:abs():max():item() <= bound, "conv init is U(-1/sqrt(fan_in), 1/sqrt(fan_in))")
+T.error_like(function() build()(graft.randn{2, 4, 9, 9}) end, "0: conv2d: input has 4 channels but weight expects 3", "errors carry the module path")
+T.error_like(function() nn.Sequential{nn.Linear(2, 2), Block(2)}(graft.randn{2, 2}) end,
+             "1.conv1: conv2d: expects a 4-D input", "nested errors carry the full path")
+T.error_like(function() nn.BatchNorm2d(3)(graft.randn{2, 3}) end, "nn.BatchNorm2d: expected a 4-D (N, C, H, W) input, got 2-D", "BatchNorm2d checks its input")
+T.error_like(function() nn.Linear(2, 2, {bais = false}) end, 'unknown option "bais"', "misspelt options are refused")
+T.done()
