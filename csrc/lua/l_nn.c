@@ -5,6 +5,7 @@
 #include "../ops/elementwise.h"
 #include "../ops/linear.h"
 #include "../ops/norm.h"
+#include "../ops/optim.h"
 #include "../ops/pool.h"
 #include "../ops/softmax.h"
 #include "binding.h"
@@ -338,6 +339,54 @@ static int l_layer_norm_grad(lua_State *L) {
     return 3;
 }
 
+/* A contiguous f32 tensor of exactly n elements (an optimizer operand). */
+static float *optim_operand(lua_State *L, int idx, int64_t n, const char *fn, const char *what) {
+    graft_tensor *t = check_tensor(L, idx);
+    if (t->dtype != GRAFT_F32 || !graft_tensor_is_contiguous(t) || graft_tensor_numel(t) != n)
+        luaL_error(L, "%s: %s must be a contiguous f32 tensor of %I elements", fn, what, (lua_Integer)n);
+    return graft_tensor_data(t);
+}
+
+static double field_number(lua_State *L, int idx, const char *key, double def) {
+    lua_getfield(L, idx, key);
+    double v = luaL_optnumber(L, -1, def);
+    lua_pop(L, 1);
+    return v;
+}
+
+/* sgd_update(param, grad, buf_or_nil, {lr, momentum, dampening, weight_decay, nesterov, first}) */
+static int l_sgd_update(lua_State *L) {
+    int64_t n = graft_tensor_numel(check_tensor(L, 1));
+    float *p = optim_operand(L, 1, n, "SGD", "the parameter");
+    const float *g = optim_operand(L, 2, n, "SGD", "its gradient");
+    float *buf = lua_isnil(L, 3) ? NULL : optim_operand(L, 3, n, "SGD", "the momentum buffer");
+    luaL_checktype(L, 4, LUA_TTABLE);
+    graft_sgd_opts o = {field_number(L, 4, "lr", 0), field_number(L, 4, "momentum", 0),
+                        field_number(L, 4, "dampening", 0), field_number(L, 4, "weight_decay", 0), false, false};
+    lua_getfield(L, 4, "nesterov");
+    lua_getfield(L, 4, "first");
+    o.nesterov = lua_toboolean(L, -2);
+    o.first = lua_toboolean(L, -1);
+    graft_sgd_update(p, g, buf, n, &o);
+    return 0;
+}
+
+/* adam_update(param, grad, m, v, {lr, beta1, beta2, eps, weight_decay, step, decoupled}) */
+static int l_adam_update(lua_State *L) {
+    int64_t n = graft_tensor_numel(check_tensor(L, 1));
+    float *p = optim_operand(L, 1, n, "Adam", "the parameter");
+    const float *g = optim_operand(L, 2, n, "Adam", "its gradient");
+    float *m = optim_operand(L, 3, n, "Adam", "exp_avg"), *v = optim_operand(L, 4, n, "Adam", "exp_avg_sq");
+    luaL_checktype(L, 5, LUA_TTABLE);
+    graft_adam_opts o = {field_number(L, 5, "lr", 1e-3), field_number(L, 5, "beta1", 0.9),
+                         field_number(L, 5, "beta2", 0.999), field_number(L, 5, "eps", 1e-8),
+                         field_number(L, 5, "weight_decay", 0), (int64_t)field_number(L, 5, "step", 1), false};
+    lua_getfield(L, 5, "decoupled");
+    o.decoupled = lua_toboolean(L, -1);
+    graft_adam_update(p, g, m, v, n, &o);
+    return 0;
+}
+
 /* stats() -> {conv_forward = n, ...}: kernel calls so far in this state. */
 static int l_stats(lua_State *L) {
     graft_ctx *ctx = ctx_of(L);
@@ -358,7 +407,8 @@ static const luaL_Reg nn_funcs[] = {
     {"adaptive_avg_pool2d", l_adaptive_avg_pool2d},
     {"adaptive_avg_pool2d_grad", l_adaptive_avg_pool2d_grad}, {"batch_norm", l_batch_norm},
     {"batch_norm_grad", l_batch_norm_grad}, {"layer_norm", l_layer_norm},
-    {"layer_norm_grad", l_layer_norm_grad}, {NULL, NULL},
+    {"layer_norm_grad", l_layer_norm_grad}, {"sgd_update", l_sgd_update},
+    {"adam_update", l_adam_update}, {NULL, NULL},
 };
 
 void binding_open_nn(lua_State *L) {

@@ -24,6 +24,7 @@ end
 
 graft.F = require "graft.functional"
 graft.nn = require "graft.nn"
+graft.optim = require "graft.optim"
 graft.where = core.Tensor.where
 graft.matmul = core.Tensor.matmul
 graft.no_grad = autograd.no_grad
