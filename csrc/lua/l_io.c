@@ -2,6 +2,7 @@
 #include <cjson/cJSON.h>
 #include <string.h>
 
+#include "../io/idx.h"
 #include "../io/safetensors.h"
 #include "../ops/copy.h"
 #include "binding.h"
@@ -102,6 +103,17 @@ static int l_save(lua_State *L) {
     return 0;
 }
 
+/* read_idx(path) -> tensor: an IDX file, plain or gzip-compressed. */
+static int l_read_idx(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    graft_tensor *t = push_tensor(L);
+    graft_error err;
+    graft_status st;
+    RETRY_ENOMEM(L, st, graft_idx_read(ctx_of(L), t, path, &err));
+    check_status(L, st, "read_idx", &err);
+    return 1;
+}
+
 /* ---- JSON ---------------------------------------------------------------------------------- */
 
 static void push_json(lua_State *L, const cJSON *j, int depth) {
@@ -173,7 +185,7 @@ void binding_open_io(lua_State *L) {
     lua_pushcfunction(L, l_cjson_gc);
     lua_setfield(L, -2, "__gc");
     lua_pop(L, 1);
-    static const luaL_Reg funcs[] = {{"save", l_save}, {"load", l_load}, {NULL, NULL}};
+    static const luaL_Reg funcs[] = {{"save", l_save}, {"load", l_load}, {"read_idx", l_read_idx}, {NULL, NULL}};
     binding_setfuncs(L, funcs);
     lua_newtable(L);
     static const luaL_Reg json_funcs[] = {{"decode", l_json_decode}, {NULL, NULL}};

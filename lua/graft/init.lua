@@ -25,6 +25,7 @@ end
 graft.F = require "graft.functional"
 graft.nn = require "graft.nn"
 graft.optim = require "graft.optim"
+graft.data = require "graft.data"
 graft.where = core.Tensor.where
 graft.matmul = core.Tensor.matmul
 graft.no_grad = autograd.no_grad
