@@ -66,9 +66,11 @@ $(BUILD)/libgraftcore.a: $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
 
+# -z nodelete: Lua dlclose()s C modules when a state closes, which would unload libgomp
+# under its own idle pool threads (they crash when they wake). The module stays mapped.
 $(BUILD)/graft/core.so: $(LUA_OBJ) $(BUILD)/libgraftcore.a
 	@mkdir -p $(dir $@)
-	$(CC) -shared -o $@ $(LUA_OBJ) $(BUILD)/libgraftcore.a $(GRAFT_LIBS)
+	$(CC) -shared -Wl,-z,nodelete -o $@ $(LUA_OBJ) $(BUILD)/libgraftcore.a $(GRAFT_LIBS)
 
 # libgraft for hosts: the core, the binding and the Lua modules compiled in (luaopen_graft).
 $(BUILD)/gen/lua_sources.c: $(LUA_MODS) scripts/embed-lua.lua
@@ -85,7 +87,7 @@ $(BUILD)/libgraft.a: $(HOST_OBJ)
 	$(AR) rcs $@ $^
 
 $(BUILD)/libgraft.so: $(HOST_OBJ)
-	$(CC) -shared -o $@ $^ $(GRAFT_LIBS)
+	$(CC) -shared -Wl,-z,nodelete -o $@ $^ $(GRAFT_LIBS)
 
 $(BUILD)/tests/%: tests/c/%.c $(BUILD)/libgraftcore.a tests/c/tap.h
 	@mkdir -p $(dir $@)
