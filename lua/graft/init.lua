@@ -26,6 +26,7 @@ graft.F = require "graft.functional"
 graft.nn = require "graft.nn"
 graft.optim = require "graft.optim"
 graft.data = require "graft.data"
+graft.models = require "graft.models"
 graft.where = core.Tensor.where
 graft.matmul = core.Tensor.matmul
 graft.no_grad = autograd.no_grad

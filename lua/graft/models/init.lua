@@ -1,0 +1,134 @@
+-- graft.models: the zoo. Each architecture is registered with a builder and its
+-- preprocessing defaults; graft.models.NAME{num_classes, weights, in_chans, ...} builds it,
+-- carries its config, and loads weights (torchvision's/timm's keys) when given.
+local graft_core = require "graft.core"
+local nn = require "graft.nn"
+
+local T = graft_core.Tensor
+local models = {}
+local registry = {}
+
+local IMAGENET = {input_size = {3, 224, 224}, mean = {0.485, 0.456, 0.406}, std = {0.229, 0.224, 0.225},
+                  interpolation = "bilinear", crop_pct = 0.875}
+models.IMAGENET_DEFAULTS = IMAGENET
+
+--- The base of zoo models: a classifier head at a known path, num_features, and
+-- forward_features(x) giving the {N, num_features} representation the head consumes. A
+-- family defines forward_pooled(x) for it (not `features`: torchvision names submodules so).
+local ZooModel = nn.Module:extend "ZooModel"
+models.ZooModel = ZooModel
+
+--- reset_classifier(n): a fresh, trainable head with n outputs (nn.Identity for n = 0).
+function ZooModel:reset_classifier(n)
+  local head = n > 0 and nn.Linear(self.num_features, n) or nn.Identity()
+  self:set(self.head_path, head)
+  if self.config then self.config.args.num_classes = n end
+  return head
+end
+
+--- forward_features(x [, {return_layers = {...}}]): the pooled features, or with
+-- return_layers a table of the named modules' outputs (feature maps).
+function ZooModel:forward_features(x, opts)
+  if not (opts and opts.return_layers) then return self:forward_pooled(x) end
+  local got, handles = {}, {}
+  for _, name in ipairs(opts.return_layers) do
+    handles[#handles + 1] = self:get(name):register_forward_hook(function(_, _, out) got[name] = out end)
+  end
+  local ok, err = pcall(self.forward_pooled, self, x)
+  for _, h in ipairs(handles) do h.remove() end
+  if not ok then error(err, 0) end
+  return got
+end
+
+function ZooModel:forward(x) return self:get(self.head_path)(self:forward_pooled(x)) end
+
+-- timm's adapt_input_conv: pretrained first-conv weights for another channel count
+-- (1: the sum over RGB; c: RGB repeated, cut to c channels and scaled by 3 / c).
+local function adapt_input_conv(w, c)
+  local have = T.size(w, 2)
+  if c == have then return w end
+  if c == 1 then return w:sum(2, true) end
+  local reps = {}
+  for i = 1, math.ceil(c / have) do reps[i] = w end
+  return require("graft.functional").cat(reps, 2):narrow(2, 1, c) * (have / c)
+end
+
+local function read_weights(path)
+  if type(path) ~= "string" then error("weights must be a file path", 4) end
+  return (require "graft").load(path)
+end
+
+--- register(name, build [, config]): build(args) returns the model (ideally a ZooModel);
+-- config overrides the ImageNet preprocessing defaults. The architecture then builds with
+-- graft.models.NAME{...} and saves and loads with graft.save_model / graft.load_model.
+function models.register(name, build, config)
+  local defaults = {}
+  for k, v in pairs(IMAGENET) do defaults[k] = v end
+  for k, v in pairs(config or {}) do defaults[k] = v end
+  registry[name] = {build = build, defaults = defaults}
+  models[name] = function(opts)
+    opts = opts or {}
+    local args = {}
+    for k, v in pairs(opts) do if k ~= "weights" then args[k] = v end end
+    args.num_classes = args.num_classes or 1000
+    local in_chans = args.in_chans or 3
+    local m = build(args)
+    local cfg = {arch = name, args = args, classes = opts.classes}
+    for k, v in pairs(defaults) do cfg[k] = type(v) == "table" and {table.unpack(v)} or v end
+    cfg.input_size[1] = in_chans
+    if in_chans ~= 3 and #cfg.mean == 3 then   -- one channel: the mean of the RGB statistics
+      local mean = (cfg.mean[1] + cfg.mean[2] + cfg.mean[3]) / 3
+      local std = (cfg.std[1] + cfg.std[2] + cfg.std[3]) / 3
+      cfg.mean, cfg.std = {}, {}
+      for i = 1, in_chans do cfg.mean[i], cfg.std[i] = mean, std end
+    end
+    rawset(m, "config", cfg)
+    if opts.weights then models.load_weights(m, read_weights(opts.weights), {in_chans = in_chans}) end
+    return m
+  end
+end
+
+--- load_weights(m, state_dict [, {in_chans, prefix}]): loads a pretrained state dict into a
+-- zoo model: adapts the first convolution to in_chans, keeps the model's fresh head when the
+-- checkpoint's has another number of classes (as timm does), and is otherwise strict.
+function models.load_weights(m, sd, opts)
+  opts = opts or {}
+  local own = m:state_dict()
+  local first = rawget(m, "first_conv") or m.first_conv
+  local prefix = opts.prefix
+  local strip = function(k) return prefix and k:sub(1, #prefix) == prefix and k:sub(#prefix + 1) or k end
+  local incoming = {}
+  for k, v in pairs(sd) do incoming[strip(k)] = v end
+  if first and incoming[first] and own[first] and opts.in_chans and opts.in_chans ~= T.size(incoming[first], 2) then
+    incoming[first] = adapt_input_conv(incoming[first], opts.in_chans)
+  end
+  local head = m.head_path
+  if head and incoming[head .. ".weight"] and own[head .. ".weight"]
+     and T.size(incoming[head .. ".weight"], 1) ~= T.size(own[head .. ".weight"], 1) then
+    incoming[head .. ".weight"], incoming[head .. ".bias"] = nil, nil
+    local missing, unexpected = m:load_state_dict(incoming, {strict = false})
+    for _, k in ipairs(missing) do
+      if k ~= head .. ".weight" and k ~= head .. ".bias" then
+        error("load_weights: missing key " .. k .. " (and the head was replaced)", 3)
+      end
+    end
+    if #unexpected > 0 then error("load_weights: unexpected keys: " .. table.concat(unexpected, ", "), 3) end
+    return m
+  end
+  m:load_state_dict(incoming)
+  return m
+end
+
+--- list(): the registered architectures, sorted.
+function models.list()
+  local names = {}
+  for name in pairs(registry) do names[#names + 1] = name end
+  table.sort(names)
+  return names
+end
+
+function models.spec(name) return registry[name] end
+
+for _, family in ipairs {"graft.models.resnet", "graft.models.vgg"} do require(family)(models) end
+
+return models

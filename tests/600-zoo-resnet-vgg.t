@@ -1,0 +1,96 @@
+#!/usr/bin/env lua5.4
+-- tests/600-zoo-resnet-vgg.t — ResNet and VGG against torchvision: every variant's state-dict
+-- keys and shapes, and eval-mode logits from torchvision's own weights (random weights,
+-- randomised BatchNorm statistics) within 1e-3 * max|logit| + 1e-4.
+local T, graft, oracle = require "tap", require "graft", require "oracle"
+graft.manual_seed(T.seed())
+local dir = oracle.tmpname()
+assert(os.execute("mkdir -p " .. dir))
+
+local variants = {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "vgg11", "vgg13", "vgg16",
+                  "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn"}
+-- {architecture, input size, batch}: resnet18 at full size, the others reduced
+local runs = {{"resnet18", 224, 1}, {"resnet50", 96, 2}, {"vgg11_bn", 64, 2}}
+local inputs = {}
+for _, r in ipairs(runs) do inputs["x_" .. r[1]] = graft.randn{r[3], 3, r[2], r[2]} end
+
+local want = oracle.run(([==[
+import json, torchvision
+names = %s
+for name in names:
+    with torch.device("meta") if hasattr(torch, "device") and False else torch.no_grad():
+        m = getattr(torchvision.models, name)(num_classes=10)
+    spec = [[k, list(v.shape)] for k, v in m.state_dict().items()]
+    out["keys_" + name] = torch.tensor(list(json.dumps(spec).encode()), dtype=torch.uint8)
+torch.manual_seed(0)
+for name, size, batch in %s:
+    m = getattr(torchvision.models, name)(num_classes=10)
+    with torch.no_grad():
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.running_mean.copy_(torch.randn(mod.running_mean.shape) * 0.1)
+                mod.running_var.copy_(torch.rand(mod.running_var.shape) + 0.5)
+                mod.weight.copy_(torch.rand(mod.weight.shape) + 0.5)
+                mod.bias.copy_(torch.randn(mod.bias.shape) * 0.1)
+                mod.num_batches_tracked.fill_(7)
+    m.eval()
+    save("%s/" + name + ".safetensors", m.state_dict(), {"format": "pt"})
+    out["logits_" + name] = m(inp["x_" + name]).detach()
+]==]):format(
+  "[" .. table.concat((function() local q = {} for i, v in ipairs(variants) do q[i] = ("%q"):format(v) end return q end)(), ", ") .. "]",
+  "[" .. table.concat((function() local q = {} for i, r in ipairs(runs) do q[i] = ("(%q, %d, %d)"):format(r[1], r[2], r[3]) end return q end)(), ", ") .. "]",
+  dir), inputs)
+
+local function bytes_to_string(t)
+  local chars = {}
+  for i, c in ipairs(t:totable()) do chars[i] = string.char(c) end
+  return table.concat(chars)
+end
+
+for _, name in ipairs(variants) do
+  local spec = graft.json.decode(bytes_to_string(want["keys_" .. name]))
+  local m = graft.models[name]{num_classes = 10}
+  local ours, sd = m:state_dict_keys(), m:state_dict()
+  local same = #ours == #spec
+  local first_diff
+  for i, kv in ipairs(spec) do
+    local k, shape = kv[1], kv[2]
+    if ours[i] ~= k or table.concat(sd[k] and sd[k]:shape() or {}, ",") ~= table.concat(shape, ",") then
+      same = false
+      first_diff = first_diff or ("%s %s vs %s"):format(k, T.render(shape), tostring(ours[i]))
+    end
+  end
+  if not T.ok(same, ("%s: %d state-dict keys, order and shapes are torchvision's"):format(name, #spec)) then
+    T.diag("  first difference: " .. tostring(first_diff))
+  end
+end
+
+for _, r in ipairs(runs) do
+  local name = r[1]
+  local m = graft.models[name]{num_classes = 10, weights = dir .. "/" .. name .. ".safetensors"}
+  m:eval()
+  local logits = graft.no_grad(function() return m(inputs["x_" .. name]) end)
+  local ref = want["logits_" .. name]
+  local scale = ref:abs():max():item()
+  local diff = (logits - ref):abs():max():item()
+  T.ok(diff <= 1e-3 * scale + 1e-4, ("%s at %dx%d: eval logits match torchvision (max |diff| %.2g, max |logit| %.3g)"):format(
+    name, r[2], r[2], diff, scale))
+end
+
+-- loading quirks
+local sd = graft.load(dir .. "/resnet18.safetensors")
+local prefixed = {}
+for k, v in pairs(sd) do prefixed["module." .. k] = v end
+T.ok(pcall(graft.models.load_weights, graft.models.resnet18{num_classes = 10}, prefixed, {prefix = "module."}),
+     "a checkpoint saved from a wrapper loads with a prefix")
+local five = graft.models.resnet18{num_classes = 5, weights = dir .. "/resnet18.safetensors"}
+T.is_deeply(five.fc.weight:shape(), {5, 512}, "another num_classes keeps a fresh head and loads the rest")
+T.equal(five.conv1.weight, sd["conv1.weight"], "the trunk is the checkpoint's")
+local gray = graft.models.resnet18{num_classes = 10, in_chans = 1, weights = dir .. "/resnet18.safetensors"}
+T.close(gray.conv1.weight, sd["conv1.weight"]:sum(2, true), "in_chans = 1 sums the first convolution over RGB", 1e-6, 1e-6)
+local two = graft.models.resnet18{num_classes = 10, in_chans = 5, weights = dir .. "/resnet18.safetensors"}
+T.close(two.conv1.weight:narrow(2, 4, 2), sd["conv1.weight"]:narrow(2, 1, 2) * (3 / 5), "in_chans = 5 repeats RGB, scaled by 3/5", 1e-6, 1e-6)
+T.error_like(function() graft.models.vgg11{num_classes = 10, weights = dir .. "/resnet18.safetensors"} end,
+             "missing keys", "weights of another architecture are refused by name")
+os.execute("rm -rf " .. dir)
+T.done()
