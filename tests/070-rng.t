@@ -42,6 +42,20 @@ T.ok(graft.randperm(0):numel() == 0, "randperm(0) is empty")
 T.error_like(function() graft.randint(3, 3, {1}) end, "randint: low (3) must be below high (3)", "randint bounds")
 T.error_like(function() graft.rand({2}, "i64") end, "rand: random tensors are f32, not i64", "rand is f32")
 
+-- Large fills run in parallel chunks with their own streams: the numbers do not depend on
+-- the thread count.
+local n0 = graft.get_num_threads()
+graft.manual_seed(9); graft.set_num_threads(1)
+local one = graft.randn{300001}
+graft.manual_seed(9); graft.set_num_threads(2)
+local two = graft.randn{300001}
+graft.set_num_threads(n0)
+T.equal(one, two, "randn gives the same numbers on 1 and 2 threads")
+local t = graft.zeros{200000}:normal_(2, 3)
+T.ok(math.abs(t:mean():item() - 2) < 0.03 and math.abs((t - 2):pow(2):mean():item() ^ 0.5 - 3) < 0.03, "normal_(mean, std) in place")
+local u = graft.zeros{200000}:uniform_(-1, 1)
+T.ok(u:min():item() >= -1 and u:max():item() < 1 and math.abs(u:mean():item()) < 0.01, "uniform_(a, b) in place")
+
 -- A script that never seeds still repeats itself, as in PyTorch (fixed default seed).
 local cmd = [[lua5.4 -e 'print(require("graft").rand{3}:sum():item())']]
 local first, second = io.popen(cmd):read("a"), io.popen(cmd):read("a")

@@ -2,6 +2,9 @@
 #include "rng.h"
 
 #include <math.h>
+#include <stdbool.h>
+
+#include "threads.h"
 
 static uint64_t splitmix64(uint64_t *x) {
     uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
@@ -47,19 +50,52 @@ int64_t graft_rng_integer(graft_rng *r, int64_t lo, int64_t hi) {
     return (int64_t)((uint64_t)lo + v % n);
 }
 
-void graft_rng_fill_uniform(graft_rng *r, float *out, int64_t n, float lo, float hi) {
+/* Fills run in chunks of CHUNK elements, chunk k drawing from its own stream seeded from
+ * (the generator's state, k): the numbers do not depend on the thread count, and big fills
+ * use every thread. The generator then moves on by one draw. */
+enum { CHUNK = 1 << 16 };
+
+static void chunk_rng(graft_rng *out, const graft_rng *base, int64_t k) {
+    uint64_t words[5] = {base->s[0], base->s[1], base->s[2], base->s[3], (uint64_t)k};
+    graft_rng_seed_words(out, words, 5);
+}
+
+static void uniform_run(graft_rng *r, float *out, int64_t n, float lo, float hi) {
     for (int64_t i = 0; i < n; i++) {
         float u = (float)(graft_rng_u64(r) >> 40) * 0x1.0p-24f; /* 24 bits: exact in f32, < 1 */
         out[i] = lo + (hi - lo) * u;
     }
 }
 
-void graft_rng_fill_normal(graft_rng *r, float *out, int64_t n, float mean, float std) {
+static void normal_run(graft_rng *r, float *out, int64_t n, float mean, float std) {
     for (int64_t i = 0; i < n; i += 2) {
-        double u1 = 1.0 - graft_rng_uniform(r);   /* (0, 1]: log is finite */
-        double u2 = graft_rng_uniform(r);
-        double rad = sqrt(-2.0 * log(u1)), ang = 6.283185307179586 * u2;
-        out[i] = mean + std * (float)(rad * cos(ang));
-        if (i + 1 < n) out[i + 1] = mean + std * (float)(rad * sin(ang));
+        float u1 = 1.0f - (float)(graft_rng_u64(r) >> 40) * 0x1.0p-24f;   /* (0, 1]: log is finite */
+        float u2 = (float)(graft_rng_u64(r) >> 40) * 0x1.0p-24f;
+        float rad = sqrtf(-2.0f * logf(u1)), ang = 6.2831853071795865f * u2;
+        out[i] = mean + std * rad * cosf(ang);
+        if (i + 1 < n) out[i + 1] = mean + std * rad * sinf(ang);
     }
+}
+
+static void fill_chunks(graft_rng *r, float *out, int64_t n, float a, float b, bool normal) {
+    int64_t chunks = (n + CHUNK - 1) / CHUNK;
+    graft_rng base = *r;
+    int nt = graft_threads_for(n * 8);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t k = 0; k < chunks; k++) {
+        graft_rng rk;
+        chunk_rng(&rk, &base, k);
+        int64_t len = n - k * CHUNK < CHUNK ? n - k * CHUNK : CHUNK;
+        if (normal) normal_run(&rk, out + k * CHUNK, len, a, b);
+        else uniform_run(&rk, out + k * CHUNK, len, a, b);
+    }
+    graft_rng_u64(r);
+}
+
+void graft_rng_fill_uniform(graft_rng *r, float *out, int64_t n, float lo, float hi) {
+    fill_chunks(r, out, n, lo, hi, false);
+}
+
+void graft_rng_fill_normal(graft_rng *r, float *out, int64_t n, float mean, float std) {
+    fill_chunks(r, out, n, mean, std, true);
 }

@@ -248,6 +248,23 @@ static int random_fill(lua_State *L, bool normal, const char *fn) {
 }
 
 static int l_rand(lua_State *L) { return random_fill(L, false, "rand"); }
+
+/* t:uniform_([a, b]) and t:normal_([mean, std]): refill a contiguous f32 tensor in place from
+ * the state's generator (initialisers use these: no temporaries the size of the tensor). */
+static int refill(lua_State *L, bool normal, const char *fn) {
+    graft_tensor *t = check_tensor(L, 1);
+    if (t->dtype != GRAFT_F32 || !graft_tensor_is_contiguous(t))
+        return luaL_error(L, "%s: expects a contiguous f32 tensor", fn);
+    double a = luaL_optnumber(L, 2, 0.0), b = luaL_optnumber(L, 3, 1.0);
+    graft_rng *rng = &ctx_of(L)->rng;
+    if (normal) graft_rng_fill_normal(rng, graft_tensor_data(t), graft_tensor_numel(t), (float)a, (float)b);
+    else graft_rng_fill_uniform(rng, graft_tensor_data(t), graft_tensor_numel(t), (float)a, (float)b);
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int l_uniform_(lua_State *L) { return refill(L, false, "uniform_"); }
+static int l_normal_(lua_State *L) { return refill(L, true, "normal_"); }
 static int l_randn(lua_State *L) { return random_fill(L, true, "randn"); }
 
 /* randint(low, high, shape): i64 integers in [low, high), as torch.randint. */
@@ -726,7 +743,7 @@ static const luaL_Reg methods[] = {
     {"to", l_to}, {"view", l_view}, {"reshape", l_reshape}, {"expand", l_expand},
     {"transpose", l_transpose}, {"t", l_t}, {"permute", l_permute}, {"narrow", l_narrow},
     {"select", l_select}, {"unsqueeze", l_unsqueeze}, {"squeeze", l_squeeze},
-    {"flatten", l_flatten}, {"detach", l_detach}, {"release", l_tensor_release}, {NULL, NULL},
+    {"flatten", l_flatten}, {"detach", l_detach}, {"uniform_", l_uniform_}, {"normal_", l_normal_}, {"release", l_tensor_release}, {NULL, NULL},
 };
 
 static const luaL_Reg metamethods[] = {

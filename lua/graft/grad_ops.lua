@@ -312,7 +312,7 @@ mt.__unm = function(x) return T.neg(x) end
 -- In-place updates would corrupt what the tape saved: refuse them on tensors that take part
 -- in autograd while grad mode is on (optimizers run under no_grad).
 for _, name in ipairs {"add_", "sub_", "mul_", "div_", "fill_", "zero_", "copy_", "index_add_",
-                       "scatter_add_"} do
+                       "scatter_add_", "uniform_", "normal_"} do
   local f = raw[name]
   T[name] = function(x, ...)
     if A.is_enabled() and x.requires_grad then

@@ -21,8 +21,8 @@ end
 
 local function fill(t, values) A.no_grad(function() T.copy_(t, values) end) return t end
 
-function I.uniform_(t, a, b) return fill(t, core.rand(T.shape(t)) * ((b or 1) - (a or 0)) + (a or 0)) end
-function I.normal_(t, mean, std) return fill(t, core.randn(T.shape(t)) * (std or 1) + (mean or 0)) end
+function I.uniform_(t, a, b) return A.no_grad(T.uniform_, t, a or 0, b or 1) end
+function I.normal_(t, mean, std) return A.no_grad(T.normal_, t, mean or 0, std or 1) end
 function I.constant_(t, v) A.no_grad(function() T.fill_(t, v) end) return t end
 function I.zeros_(t) return I.constant_(t, 0) end
 function I.ones_(t) return I.constant_(t, 1) end

@@ -9,10 +9,7 @@ local L = {}
 
 -- U(-bound, bound), as PyTorch's kaiming_uniform_(a = sqrt(5)) and bias init give for a
 -- layer with fan_in inputs: bound = 1 / sqrt(fan_in).
-local function uniform_(t, bound)
-  A.no_grad(function() T.copy_(t, core.rand(T.shape(t)) * (2 * bound) - bound) end)
-  return t
-end
+local function uniform_(t, bound) return A.no_grad(T.uniform_, t, -bound, bound) end
 
 local function options(opts, defaults)
   local o = {}
@@ -147,7 +144,7 @@ function Embedding:init(n, d, opts)
 end
 function Embedding:reset_parameters()
   A.no_grad(function()
-    T.copy_(self.weight, core.randn(T.shape(self.weight)))
+    T.normal_(self.weight, 0, 1)
     if self.padding_idx then T.zero_(T.select(self.weight, 1, self.padding_idx)) end
   end)
 end
