@@ -129,6 +129,8 @@ end
 
 function models.spec(name) return registry[name] end
 
-for _, family in ipairs {"graft.models.resnet", "graft.models.vgg"} do require(family)(models) end
+for _, family in ipairs {"graft.models.resnet", "graft.models.vgg", "graft.models.mobilenet"} do
+  require(family)(models)
+end
 
 return models

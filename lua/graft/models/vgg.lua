@@ -1,6 +1,7 @@
 -- VGG-11/13/16/19, with and without BatchNorm, as torchvision builds them: features, a 7x7
 -- adaptive average pool, and a three-layer classifier (head: classifier.6).
 local nn = require "graft.nn"
+local B = require "graft.models.blocks"
 
 return function(models)
   local cfgs = {
@@ -32,20 +33,7 @@ return function(models)
     rawset(self, "num_features", 4096)
     self:init_weights()
   end
-  --- torchvision's initialisation: kaiming-normal convolutions, N(0, 0.01) linear layers.
-  function VGG:init_weights()
-    for _, m in ipairs(self:named_modules()) do
-      local mod = m[2]
-      if mod.__name == "nn.Conv2d" then
-        nn.init.kaiming_normal_(mod.weight, {mode = "fan_out", nonlinearity = "relu"})
-        nn.init.zeros_(mod.bias)
-      elseif rawget(mod, "_is_batch_norm") then mod:reset_parameters()
-      elseif mod.__name == "nn.Linear" then
-        nn.init.normal_(mod.weight, 0, 0.01)
-        nn.init.zeros_(mod.bias)
-      end
-    end
-  end
+  VGG.init_weights = B.init_weights
   VGG.reset_parameters = VGG.init_weights
   --- The 4096 features the last classifier layer consumes.
   function VGG:forward_pooled(x)

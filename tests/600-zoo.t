@@ -1,16 +1,18 @@
 #!/usr/bin/env lua5.4
--- tests/600-zoo-resnet-vgg.t — ResNet and VGG against torchvision: every variant's state-dict
--- keys and shapes, and eval-mode logits from torchvision's own weights (random weights,
--- randomised BatchNorm statistics) within 1e-3 * max|logit| + 1e-4.
+-- tests/600-zoo.t — the zoo against torchvision: every variant's state-dict keys and shapes,
+-- and eval-mode logits from torchvision's own weights (random weights, randomised BatchNorm
+-- statistics) within 1e-3 * max|logit| + 1e-4.
 local T, graft, oracle = require "tap", require "graft", require "oracle"
 graft.manual_seed(T.seed())
 local dir = oracle.tmpname()
 assert(os.execute("mkdir -p " .. dir))
 
 local variants = {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "vgg11", "vgg13", "vgg16",
-                  "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn"}
+                  "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn", "mobilenet_v2",
+                  "mobilenet_v3_small", "mobilenet_v3_large"}
 -- {architecture, input size, batch}: resnet18 at full size, the others reduced
-local runs = {{"resnet18", 224, 1}, {"resnet50", 96, 2}, {"vgg11_bn", 64, 2}}
+local runs = {{"resnet18", 224, 1}, {"resnet50", 96, 2}, {"vgg11_bn", 64, 2}, {"mobilenet_v2", 224, 1},
+              {"mobilenet_v3_small", 96, 2}, {"mobilenet_v3_large", 96, 2}}
 local inputs = {}
 for _, r in ipairs(runs) do inputs["x_" .. r[1]] = graft.randn{r[3], 3, r[2], r[2]} end
 
@@ -33,6 +35,8 @@ for name, size, batch in %s:
                 mod.weight.copy_(torch.rand(mod.weight.shape) + 0.5)
                 mod.bias.copy_(torch.randn(mod.bias.shape) * 0.1)
                 mod.num_batches_tracked.fill_(7)
+            elif isinstance(mod, torch.nn.Linear):   # logits of order 1, not torchvision's 0.01
+                mod.weight.normal_(0, 1 / math.sqrt(mod.in_features))
     m.eval()
     save("%s/" + name + ".safetensors", m.state_dict(), {"format": "pt"})
     out["logits_" + name] = m(inp["x_" + name]).detach()
