@@ -27,6 +27,11 @@ graft.nn = require "graft.nn"
 graft.optim = require "graft.optim"
 graft.data = require "graft.data"
 graft.models = require "graft.models"
+graft.json = require "graft.json"
+do
+  local model_io = require "graft.model_io"
+  graft.save_model, graft.load_model = model_io.save_model, model_io.load_model
+end
 graft.where = core.Tensor.where
 graft.matmul = core.Tensor.matmul
 graft.no_grad = autograd.no_grad

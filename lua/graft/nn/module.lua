@@ -79,6 +79,7 @@ end
 
 function Module:new(...)
   local obj = setmetatable({_values = {}, _kinds = {}, _order = {}, training = true}, instance_mt(self))
+  rawset(obj, "_args", table.pack(...))   -- built-in layers are rebuilt from these (save_model)
   obj:init(...)
   return obj
 end

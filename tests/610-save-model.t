@@ -1,0 +1,81 @@
+#!/usr/bin/env lua5.4
+-- tests/610-save-model.t — graft.save_model / graft.load_model: weights and config in one
+-- safetensors file that rebuilds the model; PyTorch reads the same file with the same keys.
+local T, graft, oracle = require "tap", require "graft", require "oracle"
+local nn = graft.nn
+graft.manual_seed(T.seed())
+local dir = oracle.tmpname()
+assert(os.execute("mkdir -p " .. dir))
+
+local m = graft.models.resnet18{num_classes = 3, classes = {"cat", "dog", "fox"}}
+m:train()
+m(graft.randn{4, 3, 64, 64})      -- moves BatchNorm statistics off their defaults
+m:eval()
+local path = dir .. "/r18.safetensors"
+graft.save_model(m, path)
+local _, meta = graft.load(path)
+T.is(meta.format, "pt", "the file says format pt")
+T.is(meta["graft.format"], "1", "and graft.format 1")
+local cfg = graft.json.decode(meta["graft.config"])
+T.is_deeply({cfg.arch, cfg.args.num_classes, cfg.classes, cfg.input_size, cfg.crop_pct},
+            {"resnet18", 3, {"cat", "dog", "fox"}, {3, 224, 224}, 0.875}, "graft.config holds the architecture, arguments, classes and preprocessing")
+
+local back = graft.load_model(path)
+local x = graft.randn{2, 3, 64, 64}
+local want = graft.no_grad(m, x)
+T.equal(graft.no_grad(back, x), want, "load_model rebuilds the model: identical outputs")
+T.ok(not back.training, "a loaded model is in eval mode")
+T.is_deeply(back.config.classes, {"cat", "dog", "fox"}, "model.config.classes")
+T.is_deeply(back.config.mean, {0.485, 0.456, 0.406}, "model.config.mean")
+
+local torch = oracle.run(([[
+import torchvision
+m = torchvision.models.resnet18(num_classes=3)
+sd = load("%s")
+missing, unexpected = m.load_state_dict(sd, strict=True), None
+m.eval()
+out["y"] = m(inp["x"]).detach()
+]]):format(path), {x = x})
+T.close(torch.y, want, "PyTorch loads graft's file strictly into torchvision's resnet18: same logits", 1e-4, 1e-4)
+
+-- Sequential trees of built-in layers
+local s = nn.Sequential{nn.Conv2d(1, 4, 3, {padding = 1, bias = false}), nn.BatchNorm2d(4, {momentum = 0.2}), nn.ReLU(),
+                        nn.MaxPool2d(2), nn.Flatten(), nn.Dropout(0.3), nn.Linear(4 * 4 * 4, 2)}
+s:eval()
+graft.save_model(s, dir .. "/seq.safetensors")
+local s2 = graft.load_model(dir .. "/seq.safetensors")
+local y = graft.randn{3, 1, 8, 8}
+T.equal(graft.no_grad(s2, y), graft.no_grad(s, y), "a Sequential of built-in layers round-trips")
+T.is(s2:at(2).momentum, 0.2, "layer options come back")
+T.is(s2:at(1).bias, nil, "bias = false comes back")
+
+-- a user's architecture, registered
+local Tiny = graft.models.ZooModel:extend "Tiny"
+Tiny.head_path = "head"
+function Tiny:init(args)
+  self.body = nn.Linear(4, args.width or 8)
+  self.head = nn.Linear(args.width or 8, args.num_classes)
+  rawset(self, "num_features", args.width or 8)
+end
+function Tiny:forward_pooled(x) return graft.F.relu(self.body(x)) end
+graft.models.register("tiny", function(args) return Tiny(args) end, {input_size = {4}, mean = {0}, std = {1}})
+local t = graft.models.tiny{num_classes = 2, width = 5}
+graft.save_model(t, dir .. "/tiny.safetensors")
+local t2 = graft.load_model(dir .. "/tiny.safetensors")
+local z = graft.randn{3, 4}
+T.equal(graft.no_grad(t2, z), graft.no_grad(t, z), "a registered architecture saves and loads like the zoo's")
+T.is(t2.body.weight:size(1), 5, "with its constructor arguments")
+T.ok(graft.models.list()[1] ~= nil and table.concat(graft.models.list(), " "):find("tiny", 1, true), "models.list() includes it")
+
+-- errors
+local Block = nn.Module:extend "Block"
+function Block:init() self.l = nn.Linear(2, 2) end
+function Block:forward(v) return self.l(v) end
+T.error_like(function() graft.save_model(nn.Sequential{nn.ReLU(), Block()}, dir .. "/x.safetensors") end,
+             'save_model: "1" (Block) is not a built-in layer', "a custom module is refused by name")
+T.error_like(function() graft.save_model(Block(), dir .. "/x.safetensors") end,
+             "save the weights with graft.save(path, model:state_dict())", "the refusal says what to do instead")
+graft.save(dir .. "/plain.safetensors", {w = graft.zeros{1}})
+T.error_like(function() graft.load_model(dir .. "/plain.safetensors") end, "has no graft.config in its metadata", "a plain file is not a model")
+os.execute("rm -rf " .. dir)
+T.done()
