@@ -9,10 +9,13 @@ assert(os.execute("mkdir -p " .. dir))
 
 local variants = {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "vgg11", "vgg13", "vgg16",
                   "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn", "mobilenet_v2",
-                  "mobilenet_v3_small", "mobilenet_v3_large"}
+                  "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0", "efficientnet_b1",
+                  "efficientnet_b2", "efficientnet_b3", "efficientnet_b4", "efficientnet_b5",
+                  "efficientnet_b6", "efficientnet_b7"}
 -- {architecture, input size, batch}: resnet18 at full size, the others reduced
 local runs = {{"resnet18", 224, 1}, {"resnet50", 96, 2}, {"vgg11_bn", 64, 2}, {"mobilenet_v2", 224, 1},
-              {"mobilenet_v3_small", 96, 2}, {"mobilenet_v3_large", 96, 2}}
+              {"mobilenet_v3_small", 96, 2}, {"mobilenet_v3_large", 96, 2}, {"efficientnet_b0", 224, 1},
+              {"efficientnet_b3", 96, 2}, {"efficientnet_b5", 64, 1}}
 local inputs = {}
 for _, r in ipairs(runs) do inputs["x_" .. r[1]] = graft.randn{r[3], 3, r[2], r[2]} end
 

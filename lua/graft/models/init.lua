@@ -129,7 +129,8 @@ end
 
 function models.spec(name) return registry[name] end
 
-for _, family in ipairs {"graft.models.resnet", "graft.models.vgg", "graft.models.mobilenet"} do
+for _, family in ipairs {"graft.models.resnet", "graft.models.vgg", "graft.models.mobilenet",
+                         "graft.models.efficientnet"} do
   require(family)(models)
 end
 
