@@ -11,11 +11,12 @@ local variants = {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152", 
                   "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn", "mobilenet_v2",
                   "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0", "efficientnet_b1",
                   "efficientnet_b2", "efficientnet_b3", "efficientnet_b4", "efficientnet_b5",
-                  "efficientnet_b6", "efficientnet_b7"}
--- {architecture, input size, batch}: resnet18 at full size, the others reduced
+                  "efficientnet_b6", "efficientnet_b7", "googlenet"}
+-- {architecture, input size, batch [, extra constructor arguments as Python text]}: one
+-- full-size run per family, the others reduced
 local runs = {{"resnet18", 224, 1}, {"resnet50", 96, 2}, {"vgg11_bn", 64, 2}, {"mobilenet_v2", 224, 1},
               {"mobilenet_v3_small", 96, 2}, {"mobilenet_v3_large", 96, 2}, {"efficientnet_b0", 224, 1},
-              {"efficientnet_b3", 96, 2}, {"efficientnet_b5", 64, 1}}
+              {"efficientnet_b3", 96, 2}, {"efficientnet_b5", 64, 1}, {"googlenet", 224, 1, "transform_input=True"}}
 local inputs = {}
 for _, r in ipairs(runs) do inputs["x_" .. r[1]] = graft.randn{r[3], 3, r[2], r[2]} end
 
@@ -28,24 +29,36 @@ for name in names:
     spec = [[k, list(v.shape)] for k, v in m.state_dict().items()]
     out["keys_" + name] = torch.tensor(list(json.dumps(spec).encode()), dtype=torch.uint8)
 torch.manual_seed(0)
-for name, size, batch in %s:
-    m = getattr(torchvision.models, name)(num_classes=10)
+import warnings
+warnings.filterwarnings("ignore")
+for name, size, batch, extra in %s:
+    m = eval("torchvision.models.%%s(num_classes=10, %%s)" %% (name, extra))
     with torch.no_grad():
         for mod in m.modules():
-            if isinstance(mod, torch.nn.BatchNorm2d):
-                mod.running_mean.copy_(torch.randn(mod.running_mean.shape) * 0.1)
-                mod.running_var.copy_(torch.rand(mod.running_var.shape) + 0.5)
+            if isinstance(mod, torch.nn.Conv2d):   # He-scaled: the input reaches the logits
+                mod.weight.normal_(0, math.sqrt(2 / mod.weight[0].numel()))
+            elif isinstance(mod, torch.nn.BatchNorm2d):
                 mod.weight.copy_(torch.rand(mod.weight.shape) + 0.5)
                 mod.bias.copy_(torch.randn(mod.bias.shape) * 0.1)
-                mod.num_batches_tracked.fill_(7)
             elif isinstance(mod, torch.nn.Linear):   # logits of order 1, not torchvision's 0.01
                 mod.weight.normal_(0, 1 / math.sqrt(mod.in_features))
+        # Running statistics consistent with data, as trained networks have: one calibration
+        # batch through the model with only BatchNorm in train mode (momentum 1). Activations
+        # stay of order 1 at every depth, so rounding is not amplified.
+        m.eval()
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.train(); mod.momentum = 1.0
+        m(torch.randn((8,) + tuple(inp["x_" + name].shape[1:])))   # 8 images: enough values per channel
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.momentum = 0.1; mod.num_batches_tracked.fill_(7)
     m.eval()
     save("%s/" + name + ".safetensors", m.state_dict(), {"format": "pt"})
     out["logits_" + name] = m(inp["x_" + name]).detach()
 ]==]):format(
   "[" .. table.concat((function() local q = {} for i, v in ipairs(variants) do q[i] = ("%q"):format(v) end return q end)(), ", ") .. "]",
-  "[" .. table.concat((function() local q = {} for i, r in ipairs(runs) do q[i] = ("(%q, %d, %d)"):format(r[1], r[2], r[3]) end return q end)(), ", ") .. "]",
+  "[" .. table.concat((function() local q = {} for i, r in ipairs(runs) do q[i] = ("(%q, %d, %d, %q)"):format(r[1], r[2], r[3], r[4] or "") end return q end)(), ", ") .. "]",
   dir), inputs)
 
 local function bytes_to_string(t)
@@ -82,6 +95,10 @@ for _, r in ipairs(runs) do
   local diff = (logits - ref):abs():max():item()
   T.ok(diff <= 1e-3 * scale + 1e-4, ("%s at %dx%d: eval logits match torchvision (max |diff| %.2g, max |logit| %.3g)"):format(
     name, r[2], r[2], diff, scale))
+  -- guard against a vacuous comparison: the logits must depend on the input
+  local other = graft.no_grad(function() return m(inputs["x_" .. name] * -1) end)
+  local moved = (other - logits):abs():max():item()
+  T.ok(moved > 1e-2 * scale, ("%s: the logits depend on the input (%.3g of %.3g)"):format(name, moved, scale))
 end
 
 -- loading quirks
@@ -90,6 +107,13 @@ local prefixed = {}
 for k, v in pairs(sd) do prefixed["module." .. k] = v end
 T.ok(pcall(graft.models.load_weights, graft.models.resnet18{num_classes = 10}, prefixed, {prefix = "module."}),
      "a checkpoint saved from a wrapper loads with a prefix")
+local g_aux = graft.models.googlenet{num_classes = 10, aux_logits = false, weights = dir .. "/googlenet.safetensors"}
+T.ok(g_aux.aux1 == nil and g_aux.transform_input, "googlenet{aux_logits = false} loads a file with aux heads, dropping them; weights turn transform_input on")
+g_aux:train()
+T.is(select("#", g_aux(graft.randn{2, 3, 64, 64})), 1, "without aux heads training returns the logits alone")
+local g_train = graft.models.googlenet{num_classes = 10}
+g_train:train()
+T.is(select("#", g_train(graft.randn{2, 3, 64, 64})), 3, "with aux heads training returns logits, aux2, aux1")
 local five = graft.models.resnet18{num_classes = 5, weights = dir .. "/resnet18.safetensors"}
 T.is_deeply(five.fc.weight:shape(), {5, 512}, "another num_classes keeps a fresh head and loads the rest")
 T.equal(five.conv1.weight, sd["conv1.weight"], "the trunk is the checkpoint's")

@@ -61,17 +61,20 @@ end
 --- register(name, build [, config]): build(args) returns the model (ideally a ZooModel);
 -- config overrides the ImageNet preprocessing defaults. The architecture then builds with
 -- graft.models.NAME{...} and saves and loads with graft.save_model / graft.load_model.
-function models.register(name, build, config)
+function models.register(name, build, config, opts)
   local defaults = {}
   for k, v in pairs(IMAGENET) do defaults[k] = v end
   for k, v in pairs(config or {}) do defaults[k] = v end
-  registry[name] = {build = build, defaults = defaults}
+  registry[name] = {build = build, defaults = defaults, transform_with_weights = opts and opts.transform_input}
   models[name] = function(opts)
     opts = opts or {}
     local args = {}
     for k, v in pairs(opts) do if k ~= "weights" then args[k] = v end end
     args.num_classes = args.num_classes or 1000
     local in_chans = args.in_chans or 3
+    if opts.weights and args.transform_input == nil and registry[name].transform_with_weights then
+      args.transform_input = true   -- as torchvision: pretrained Inception weights expect it
+    end
     local m = build(args)
     local cfg = {arch = name, args = args, classes = opts.classes}
     for k, v in pairs(defaults) do cfg[k] = type(v) == "table" and {table.unpack(v)} or v end
@@ -99,6 +102,13 @@ function models.load_weights(m, sd, opts)
   local strip = function(k) return prefix and k:sub(1, #prefix) == prefix and k:sub(#prefix + 1) or k end
   local incoming = {}
   for k, v in pairs(sd) do incoming[strip(k)] = v end
+  -- Auxiliary heads stored in a file (GoogLeNet, Inception-v3) are dropped when the model was
+  -- built without them (aux_logits = false).
+  for _, aux in ipairs(m.aux_prefixes or {}) do
+    if own[aux:sub(1, -2) .. ".fc.weight"] == nil and own[aux .. "fc2.weight"] == nil and own[aux .. "fc.weight"] == nil then
+      for k in pairs(incoming) do if k:sub(1, #aux) == aux then incoming[k] = nil end end
+    end
+  end
   if first and incoming[first] and own[first] and opts.in_chans and opts.in_chans ~= T.size(incoming[first], 2) then
     incoming[first] = adapt_input_conv(incoming[first], opts.in_chans)
   end
@@ -130,7 +140,7 @@ end
 function models.spec(name) return registry[name] end
 
 for _, family in ipairs {"graft.models.resnet", "graft.models.vgg", "graft.models.mobilenet",
-                         "graft.models.efficientnet"} do
+                         "graft.models.efficientnet", "graft.models.googlenet"} do
   require(family)(models)
 end
 

@@ -19,8 +19,6 @@ local function gain(nonlinearity, a)
   return 1
 end
 
-local function fill(t, values) A.no_grad(function() T.copy_(t, values) end) return t end
-
 function I.uniform_(t, a, b) return A.no_grad(T.uniform_, t, a or 0, b or 1) end
 function I.normal_(t, mean, std) return A.no_grad(T.normal_, t, mean or 0, std or 1) end
 function I.constant_(t, v) A.no_grad(function() T.fill_(t, v) end) return t end
@@ -50,18 +48,19 @@ function I.xavier_uniform_(t, g)
   return I.uniform_(t, -bound, bound)
 end
 
---- trunc_normal_(t, mean, std, a, b): normal values redrawn until inside [a, b].
+--- trunc_normal_(t, mean, std, a, b): normal values, those outside [a, b] redrawn until none is.
 function I.trunc_normal_(t, mean, std, a, b)
   mean, std, a, b = mean or 0, std or 1, a or -2, b or 2
-  local n = T.numel(t)
-  local out, k = {}, 0
-  while k < n do
-    local draw = core.randn{math.max(64, n - k)} * std + mean
-    for _, v in ipairs(T.totable(draw)) do
-      if v >= a and v <= b and k < n then k = k + 1; out[k] = v end
+  return A.no_grad(function()
+    local v = core.randn(T.shape(t)) * std + mean
+    for _ = 1, 100 do
+      local out = T.maximum(T.lt(v, a), T.gt(v, b))
+      if T.max(out):item() == 0 then break end
+      v = core.where(out, core.randn(T.shape(t)) * std + mean, v)
     end
-  end
-  return fill(t, T.reshape(core.tensor(out), T.shape(t)))
+    T.copy_(t, T.clamp(v, a, b))   -- after 100 rounds nothing is left outside; clamp is a guard
+    return t
+  end)
 end
 
 return I
