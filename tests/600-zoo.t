@@ -11,17 +11,19 @@ local variants = {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152", 
                   "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn", "mobilenet_v2",
                   "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0", "efficientnet_b1",
                   "efficientnet_b2", "efficientnet_b3", "efficientnet_b4", "efficientnet_b5",
-                  "efficientnet_b6", "efficientnet_b7", "googlenet"}
+                  "efficientnet_b6", "efficientnet_b7", "googlenet", "inception_v3"}
 -- {architecture, input size, batch [, extra constructor arguments as Python text]}: one
 -- full-size run per family, the others reduced
 local runs = {{"resnet18", 224, 1}, {"resnet50", 96, 2}, {"vgg11_bn", 64, 2}, {"mobilenet_v2", 224, 1},
               {"mobilenet_v3_small", 96, 2}, {"mobilenet_v3_large", 96, 2}, {"efficientnet_b0", 224, 1},
-              {"efficientnet_b3", 96, 2}, {"efficientnet_b5", 64, 1}, {"googlenet", 224, 1, "transform_input=True"}}
+              {"efficientnet_b3", 96, 2}, {"efficientnet_b5", 64, 1}, {"googlenet", 224, 1, "transform_input=True"},
+              {"inception_v3", 299, 1, "transform_input=True"}}
 local inputs = {}
 for _, r in ipairs(runs) do inputs["x_" .. r[1]] = graft.randn{r[3], 3, r[2], r[2]} end
 
 local want = oracle.run(([==[
-import json, torchvision
+import json, warnings, torchvision
+warnings.filterwarnings("ignore")   # torchvision's notes about its own default initialisation
 names = %s
 for name in names:
     with torch.device("meta") if hasattr(torch, "device") and False else torch.no_grad():
@@ -29,8 +31,6 @@ for name in names:
     spec = [[k, list(v.shape)] for k, v in m.state_dict().items()]
     out["keys_" + name] = torch.tensor(list(json.dumps(spec).encode()), dtype=torch.uint8)
 torch.manual_seed(0)
-import warnings
-warnings.filterwarnings("ignore")
 for name, size, batch, extra in %s:
     m = eval("torchvision.models.%%s(num_classes=10, %%s)" %% (name, extra))
     with torch.no_grad():

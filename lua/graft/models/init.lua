@@ -140,7 +140,7 @@ end
 function models.spec(name) return registry[name] end
 
 for _, family in ipairs {"graft.models.resnet", "graft.models.vgg", "graft.models.mobilenet",
-                         "graft.models.efficientnet", "graft.models.googlenet"} do
+                         "graft.models.efficientnet", "graft.models.googlenet", "graft.models.inception"} do
   require(family)(models)
 end
 
