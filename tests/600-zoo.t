@@ -11,19 +11,76 @@ local variants = {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152", 
                   "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn", "mobilenet_v2",
                   "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0", "efficientnet_b1",
                   "efficientnet_b2", "efficientnet_b3", "efficientnet_b4", "efficientnet_b5",
-                  "efficientnet_b6", "efficientnet_b7", "googlenet", "inception_v3"}
+                  "efficientnet_b6", "efficientnet_b7", "googlenet", "inception_v3", "xception"}
 -- {architecture, input size, batch [, extra constructor arguments as Python text]}: one
 -- full-size run per family, the others reduced
 local runs = {{"resnet18", 224, 1}, {"resnet50", 96, 2}, {"vgg11_bn", 64, 2}, {"mobilenet_v2", 224, 1},
               {"mobilenet_v3_small", 96, 2}, {"mobilenet_v3_large", 96, 2}, {"efficientnet_b0", 224, 1},
               {"efficientnet_b3", 96, 2}, {"efficientnet_b5", 64, 1}, {"googlenet", 224, 1, "transform_input=True"},
-              {"inception_v3", 299, 1, "transform_input=True"}}
+              {"inception_v3", 299, 1, "transform_input=True"}, {"xception", 299, 1}}
 local inputs = {}
 for _, r in ipairs(runs) do inputs["x_" .. r[1]] = graft.randn{r[3], 3, r[2], r[2]} end
 
 local want = oracle.run(([==[
 import json, warnings, torchvision
+import torch.nn as nn
 warnings.filterwarnings("ignore")   # torchvision's notes about its own default initialisation
+
+# timm's legacy_xception, transcribed (timm is not packaged in Debian)
+class SeparableConv2d(nn.Module):
+    def __init__(self, cin, cout, k=1, stride=1, padding=0):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cin, k, stride, padding, 1, groups=cin, bias=False)
+        self.pointwise = nn.Conv2d(cin, cout, 1, 1, 0, 1, 1, bias=False)
+    def forward(self, x): return self.pointwise(self.conv1(x))
+class XBlock(nn.Module):
+    def __init__(self, cin, cout, reps, strides=1, start_with_relu=True, grow_first=True):
+        super().__init__()
+        if cout != cin or strides != 1:
+            self.skip = nn.Conv2d(cin, cout, 1, stride=strides, bias=False)
+            self.skipbn = nn.BatchNorm2d(cout)
+        else:
+            self.skip = None
+        rep = []
+        for i in range(reps):
+            if grow_first:
+                inc, outc = (cin if i == 0 else cout), cout
+            else:
+                inc, outc = cin, (cin if i < reps - 1 else cout)
+            rep += [nn.ReLU(inplace=True), SeparableConv2d(inc, outc, 3, 1, 1), nn.BatchNorm2d(outc)]
+        if not start_with_relu:
+            rep = rep[1:]
+        else:
+            rep[0] = nn.ReLU(inplace=False)
+        if strides != 1:
+            rep.append(nn.MaxPool2d(3, strides, 1))
+        self.rep = nn.Sequential(*rep)
+    def forward(self, inp):
+        x = self.rep(inp)
+        skip = self.skipbn(self.skip(inp)) if self.skip is not None else inp
+        return x + skip
+class Xception(nn.Module):
+    def __init__(self, num_classes=1000):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 32, 3, 2, 0, bias=False); self.bn1 = nn.BatchNorm2d(32)
+        self.conv2 = nn.Conv2d(32, 64, 3, bias=False); self.bn2 = nn.BatchNorm2d(64)
+        self.block1 = XBlock(64, 128, 2, 2, start_with_relu=False)
+        self.block2 = XBlock(128, 256, 2, 2)
+        self.block3 = XBlock(256, 728, 2, 2)
+        for i in range(4, 12):
+            setattr(self, "block%%d" %% i, XBlock(728, 728, 3, 1))
+        self.block12 = XBlock(728, 1024, 2, 2, grow_first=False)
+        self.conv3 = SeparableConv2d(1024, 1536, 3, 1, 1); self.bn3 = nn.BatchNorm2d(1536)
+        self.conv4 = SeparableConv2d(1536, 2048, 3, 1, 1); self.bn4 = nn.BatchNorm2d(2048)
+        self.fc = nn.Linear(2048, num_classes)
+    def forward(self, x):
+        x = torch.relu(self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x))))))
+        for i in range(1, 13):
+            x = getattr(self, "block%%d" %% i)(x)
+        x = torch.relu(self.bn3(self.conv3(x)))
+        x = torch.relu(self.bn4(self.conv4(x)))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+torchvision.models.xception = Xception
 names = %s
 for name in names:
     with torch.device("meta") if hasattr(torch, "device") and False else torch.no_grad():
@@ -80,7 +137,7 @@ for _, name in ipairs(variants) do
       first_diff = first_diff or ("%s %s vs %s"):format(k, T.render(shape), tostring(ours[i]))
     end
   end
-  if not T.ok(same, ("%s: %d state-dict keys, order and shapes are torchvision's"):format(name, #spec)) then
+  if not T.ok(same, ("%s: %d state-dict keys, order and shapes are the reference's (torchvision; timm for xception)"):format(name, #spec)) then
     T.diag("  first difference: " .. tostring(first_diff))
   end
 end

@@ -140,7 +140,8 @@ end
 function models.spec(name) return registry[name] end
 
 for _, family in ipairs {"graft.models.resnet", "graft.models.vgg", "graft.models.mobilenet",
-                         "graft.models.efficientnet", "graft.models.googlenet", "graft.models.inception"} do
+                         "graft.models.efficientnet", "graft.models.googlenet", "graft.models.inception",
+                         "graft.models.xception"} do
   require(family)(models)
 end
 
