@@ -418,6 +418,38 @@ graft_status graft_st_read(graft_st_file *f, int i, graft_ctx *ctx, graft_tensor
     return st;
 }
 
+graft_status graft_st_read_raw(graft_ctx *ctx, graft_tensor *out, const char *path, uint64_t offset,
+                               const char *dtype, int64_t n, graft_error *err) {
+    graft_tensor_init_empty(out);
+    int d = -1;
+    for (int i = 0; i < NUM_FILE_DTYPES; i++)
+        if (strcmp(dtype, dtypes[i].name) == 0 && dtypes[i].kind != K_UNSUPPORTED) d = i;
+    if (d < 0) return graft_error_set(err, GRAFT_EINVAL, "%s: unknown or unsupported dtype %.16s", path, dtype);
+    uint64_t bytes = (uint64_t)(dtypes[d].bits / 8);
+    if (n < 0 || (uint64_t)n > UINT64_MAX / bytes) return graft_error_set(err, GRAFT_EINVAL, "%s: bad element count", path);
+    bytes *= (uint64_t)n;
+    graft_st_file f;
+    memset(&f, 0, sizeof f);
+    f.path = path;
+    f.fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (f.fd < 0) return graft_error_set(err, GRAFT_EIO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    graft_status st = GRAFT_OK;
+    if (fstat(f.fd, &sb) != 0 || offset > (uint64_t)sb.st_size || bytes > (uint64_t)sb.st_size - offset)
+        st = graft_error_set(err, GRAFT_EFORMAT, "%s: %llu bytes at offset %llu run past the end of the file",
+                             path, (unsigned long long)bytes, (unsigned long long)offset);
+    /* One entry describing the region, read by the same code as a safetensors tensor. */
+    graft_st_entry e = {.name = (char *)"data", .dtype = d, .ndim = 1, .shape = {n}, .begin = 0, .end = bytes};
+    if (st == GRAFT_OK) {
+        f.entries = &e;
+        f.n = 1;
+        f.data_start = offset;
+        st = graft_st_read(&f, 0, ctx, out, err);
+    }
+    close(f.fd);
+    return st;
+}
+
 /* ---- writer ---------------------------------------------------------------------------- */
 
 typedef struct {

@@ -39,6 +39,12 @@ const char *graft_st_dtype_name(int dtype);
 /* Releases everything f holds. Idempotent. */
 void graft_st_close(graft_st_file *f);
 
+/* Reads n elements of the file dtype named dtype (safetensors' names: "F32", "I64", ...) at
+ * byte offset of path into out (empty; 1-D, converted as graft_st_read does). The region must
+ * lie inside the file. For other containers of raw tensor data (torch's .pth zip). */
+graft_status graft_st_read_raw(graft_ctx *ctx, graft_tensor *out, const char *path, uint64_t offset,
+                               const char *dtype, int64_t n, graft_error *err);
+
 /* Writes n contiguous tensors and nmeta metadata pairs to path atomically: a temporary file
  * in the same directory, synced, then renamed over path. Tensors are laid out as the
  * reference writer does (by alignment descending, then name); the header is padded with

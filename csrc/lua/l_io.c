@@ -103,6 +103,21 @@ static int l_save(lua_State *L) {
     return 0;
 }
 
+/* read_raw(path, offset, dtype, n) -> 1-D tensor: n elements of a safetensors dtype at a byte
+ * offset of a file, checked against the file's size. */
+static int l_read_raw(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    lua_Integer offset = luaL_checkinteger(L, 2), n = luaL_checkinteger(L, 4);
+    const char *dtype = luaL_checkstring(L, 3);
+    luaL_argcheck(L, offset >= 0, 2, "offset must be >= 0");
+    graft_tensor *t = push_tensor(L);
+    graft_error err;
+    graft_status st;
+    RETRY_ENOMEM(L, st, graft_st_read_raw(ctx_of(L), t, path, (uint64_t)offset, dtype, n, &err));
+    check_status(L, st, "graft.load", &err);
+    return 1;
+}
+
 /* read_idx(path) -> tensor: an IDX file, plain or gzip-compressed. */
 static int l_read_idx(lua_State *L) {
     const char *path = luaL_checkstring(L, 1);
@@ -185,7 +200,8 @@ void binding_open_io(lua_State *L) {
     lua_pushcfunction(L, l_cjson_gc);
     lua_setfield(L, -2, "__gc");
     lua_pop(L, 1);
-    static const luaL_Reg funcs[] = {{"save", l_save}, {"load", l_load}, {"read_idx", l_read_idx}, {NULL, NULL}};
+    static const luaL_Reg funcs[] = {{"save", l_save}, {"load", l_load}, {"read_idx", l_read_idx},
+                                        {"read_raw", l_read_raw}, {NULL, NULL}};
     binding_setfuncs(L, funcs);
     lua_newtable(L);
     static const luaL_Reg json_funcs[] = {{"decode", l_json_decode}, {NULL, NULL}};

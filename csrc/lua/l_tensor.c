@@ -634,6 +634,40 @@ static int l_detach(lua_State *L) {
     return 1;
 }
 
+/* as_strided(size, stride [, offset]): a view with the given geometry over t's storage
+ * (offset in elements from t's first, 1-based as a position: 1 is t's first element). Every
+ * element the view can reach must lie inside the storage t spans when contiguous. */
+static int l_as_strided(lua_State *L) {
+    graft_tensor *t = check_tensor(L, 1);
+    int64_t size[GRAFT_MAX_DIMS], stride[GRAFT_MAX_DIMS];
+    luaL_checktype(L, 2, LUA_TTABLE);
+    luaL_checktype(L, 3, LUA_TTABLE);
+    int nd = check_shape(L, 2, size, "as_strided");
+    lua_pushvalue(L, 3);
+    int ns = check_shape(L, lua_gettop(L), stride, "as_strided");
+    lua_pop(L, 1);
+    lua_Integer start = luaL_optinteger(L, 4, 1) - 1;
+    if (nd != ns) return luaL_error(L, "as_strided: %d sizes but %d strides", nd, ns);
+    if (!graft_tensor_is_contiguous(t)) return luaL_error(L, "as_strided: the tensor must be contiguous");
+    int64_t last = start, numel = graft_tensor_numel(t);
+    bool empty = false;
+    for (int i = 0; i < nd; i++) {
+        if (size[i] < 0 || stride[i] < 0) return luaL_error(L, "as_strided: sizes and strides must be >= 0");
+        if (size[i] == 0) empty = true;
+        else if (stride[i] > (INT64_MAX - last) / (size[i] - 1 ? size[i] - 1 : 1)) return luaL_error(L, "as_strided: strides overflow");
+        else last += (size[i] - 1) * stride[i];
+    }
+    if (start < 0 || (!empty && last >= numel))
+        return luaL_error(L, "as_strided: the view reaches element %I of a tensor of %I", (lua_Integer)last + 1, (lua_Integer)numel);
+    graft_tensor h = *t;
+    h.ndim = nd;
+    h.offset += start;
+    memcpy(h.size, size, sizeof(int64_t) * (size_t)nd);
+    memcpy(h.stride, stride, sizeof(int64_t) * (size_t)nd);
+    push_view(L, t, &h);
+    return 1;
+}
+
 /* t:t(): the transpose of a matrix; a vector comes back unchanged (torch.Tensor.t). */
 static int l_t(lua_State *L) {
     graft_tensor *t = check_tensor(L, 1);
@@ -743,7 +777,7 @@ static const luaL_Reg methods[] = {
     {"to", l_to}, {"view", l_view}, {"reshape", l_reshape}, {"expand", l_expand},
     {"transpose", l_transpose}, {"t", l_t}, {"permute", l_permute}, {"narrow", l_narrow},
     {"select", l_select}, {"unsqueeze", l_unsqueeze}, {"squeeze", l_squeeze},
-    {"flatten", l_flatten}, {"detach", l_detach}, {"uniform_", l_uniform_}, {"normal_", l_normal_}, {"release", l_tensor_release}, {NULL, NULL},
+    {"flatten", l_flatten}, {"detach", l_detach}, {"as_strided", l_as_strided}, {"uniform_", l_uniform_}, {"normal_", l_normal_}, {"release", l_tensor_release}, {NULL, NULL},
 };
 
 static const luaL_Reg metamethods[] = {

@@ -58,11 +58,17 @@ end
 
 Tensor.allclose = graft.allclose
 
---- load(path): a safetensors file, or a sharded checkpoint's index
--- (model.safetensors.index.json), whose shards load as one state dict.
+--- load(path): a safetensors file, a sharded checkpoint's index (model.safetensors.index.json)
+-- whose shards load as one state dict, or a torch.save'd .pth state dict (read safely).
 function graft.load(path)
   if type(path) == "string" and path:match("%.json$") then
-    return require("graft.io").load_sharded(path, core.load)
+    return require("graft.io").load_sharded(path, graft.load)
+  end
+  local kind = type(path) == "string" and require("graft.pth").kind(path)
+  if kind == "zip" then return require("graft.pth").load(path) end
+  if kind == "legacy" then
+    error(("graft.load: %s: a .pth in PyTorch's format from before 1.6, which graft does not read; "
+           .. "re-save it with torch.save in PyTorch 1.6 or later, or as safetensors"):format(path), 2)
   end
   local tensors, metadata = core.load(path)
   return tensors, metadata
