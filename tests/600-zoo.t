@@ -14,7 +14,7 @@ local variants = {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152", 
                   "efficientnet_b6", "efficientnet_b7", "googlenet", "inception_v3", "xception"}
 -- {architecture, input size, batch [, extra constructor arguments as Python text]}: one
 -- full-size run per family, the others reduced
-local runs = {{"resnet18", 224, 1}, {"resnet50", 96, 2}, {"vgg11_bn", 64, 2}, {"mobilenet_v2", 224, 1},
+local runs = {{"resnet18", 224, 1}, {"resnet50", 96, 2}, {"vgg11_bn", 224, 1}, {"mobilenet_v2", 224, 1},
               {"mobilenet_v3_small", 96, 2}, {"mobilenet_v3_large", 96, 2}, {"efficientnet_b0", 224, 1},
               {"efficientnet_b3", 96, 2}, {"efficientnet_b5", 64, 1}, {"googlenet", 224, 1, "transform_input=True"},
               {"inception_v3", 299, 1, "transform_input=True"}, {"xception", 299, 1}}
