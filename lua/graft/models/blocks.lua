@@ -41,21 +41,42 @@ function SE:forward(x)
 end
 B.SqueezeExcitation = SE
 
---- torchvision's initialisation for its mobile and VGG families: kaiming-normal (fan_out)
--- convolutions with zero bias, BatchNorm 1 and 0, N(0, 0.01) linear layers with zero bias.
-function B.init_weights(model)
+--- init_modules(model, conv_init, linear_init): every BatchNorm to 1 and 0, every convolution
+-- and linear layer by the given function (nil: the layer's own default). Each family's
+-- init_weights is one call of this.
+function B.init_modules(model, conv_init, linear_init)
   for _, m in ipairs(model:named_modules()) do
     local mod = m[2]
-    if mod.__name == "nn.Conv2d" then
-      nn.init.kaiming_normal_(mod.weight, {mode = "fan_out"})
-      if mod.bias then nn.init.zeros_(mod.bias) end
-    elseif rawget(mod, "_is_batch_norm") then
-      mod:reset_parameters()
-    elseif mod.__name == "nn.Linear" then
-      nn.init.normal_(mod.weight, 0, 0.01)
-      nn.init.zeros_(mod.bias)
-    end
+    if mod.__name == "nn.Conv2d" then (conv_init or mod.reset_parameters)(mod)
+    elseif rawget(mod, "_is_batch_norm") then mod:reset_parameters()
+    elseif mod.__name == "nn.Linear" then (linear_init or mod.reset_parameters)(mod) end
   end
 end
+
+local function zero_bias(mod) if mod.bias then nn.init.zeros_(mod.bias) end end
+
+--- Kaiming-normal (fan_out, relu gain) weights and zero biases: torchvision's convolutions.
+function B.kaiming_fan_out(mod)
+  nn.init.kaiming_normal_(mod.weight, {mode = "fan_out", nonlinearity = "relu"})
+  zero_bias(mod)
+end
+
+--- N(0, 0.01) weights and zero biases: torchvision's linear layers in VGG and MobileNet.
+function B.normal_001(mod)
+  nn.init.normal_(mod.weight, 0, 0.01)
+  zero_bias(mod)
+end
+
+--- Truncated normal weights (std: the layer's own `stddev` field, else `std`), zero biases:
+-- GoogLeNet's and Inception-v3's initialisation.
+function B.trunc_normal(std)
+  return function(mod)
+    nn.init.trunc_normal_(mod.weight, 0, rawget(mod, "stddev") or std, -2, 2)
+    zero_bias(mod)
+  end
+end
+
+--- torchvision's initialisation for its mobile and VGG families.
+function B.init_weights(model) B.init_modules(model, B.kaiming_fan_out, B.normal_001) end
 
 return B

@@ -74,13 +74,11 @@ return function(models)
   end
   --- torchvision's initialisation; linear layers are U(-1/sqrt(out), 1/sqrt(out)).
   function EfficientNet:init_weights()
-    B.init_weights(self)
-    for _, m in ipairs(self:named_modules()) do
-      if m[2].__name == "nn.Linear" then
-        local r = 1 / math.sqrt(m[2].out_features)
-        nn.init.uniform_(m[2].weight, -r, r)
-      end
-    end
+    B.init_modules(self, B.kaiming_fan_out, function(mod)
+      local r = 1 / math.sqrt(mod.out_features)
+      nn.init.uniform_(mod.weight, -r, r)
+      nn.init.zeros_(mod.bias)
+    end)
   end
   EfficientNet.reset_parameters = EfficientNet.init_weights
   function EfficientNet:forward_pooled(x) return self.avgpool(self:get("features")(x)):flatten(2) end

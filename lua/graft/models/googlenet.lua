@@ -4,6 +4,7 @@
 local core = require "graft.core"
 local nn = require "graft.nn"
 local F = require "graft.functional"
+local B = require "graft.models.blocks"
 
 return function(models)
   local BasicConv2d = nn.Module:extend "BasicConv2d"
@@ -82,17 +83,7 @@ return function(models)
     self:init_weights()
   end
   --- torchvision's initialisation: truncated N(0, 0.01) convolutions and linear layers.
-  function GoogLeNet:init_weights()
-    for _, m in ipairs(self:named_modules()) do
-      local mod = m[2]
-      if mod.__name == "nn.Conv2d" or mod.__name == "nn.Linear" then
-        nn.init.trunc_normal_(mod.weight, 0, 0.01, -2, 2)
-        if mod.bias then nn.init.zeros_(mod.bias) end
-      elseif rawget(mod, "_is_batch_norm") then
-        mod:reset_parameters()
-      end
-    end
-  end
+  function GoogLeNet:init_weights() B.init_modules(self, B.trunc_normal(0.01), B.trunc_normal(0.01)) end
   GoogLeNet.reset_parameters = GoogLeNet.init_weights
   -- The trunk; with aux heads in training, also their outputs.
   local function trunk(self, x)

@@ -3,6 +3,7 @@
 -- which pretrained weights expect on.
 local nn = require "graft.nn"
 local F = require "graft.functional"
+local B = require "graft.models.blocks"
 
 return function(models)
   local Conv = models.BasicConv2d
@@ -137,18 +138,7 @@ return function(models)
     self:init_weights()
   end
   --- torchvision's initialisation: truncated normals, std 0.1 (0.01, 0.001 in the aux head).
-  function Inception3:init_weights()
-    for _, m in ipairs(self:named_modules()) do
-      local mod = m[2]
-      if mod.__name == "nn.Conv2d" or mod.__name == "nn.Linear" then
-        local parent_std = rawget(mod, "stddev")
-        nn.init.trunc_normal_(mod.weight, 0, parent_std or 0.1, -2, 2)
-        if mod.bias then nn.init.zeros_(mod.bias) end
-      elseif rawget(mod, "_is_batch_norm") then
-        mod:reset_parameters()
-      end
-    end
-  end
+  function Inception3:init_weights() B.init_modules(self, B.trunc_normal(0.1), B.trunc_normal(0.1)) end
   Inception3.reset_parameters = Inception3.init_weights
   local function trunk(self, x)
     if self.transform_input then x = models.transform_input(x) end

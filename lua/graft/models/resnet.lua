@@ -2,6 +2,7 @@
 -- convolution of a bottleneck), with torchvision's state-dict keys and initialisation.
 local nn = require "graft.nn"
 local F = require "graft.functional"
+local B = require "graft.models.blocks"
 
 return function(models)
   local BasicBlock = nn.Module:extend "BasicBlock"
@@ -65,14 +66,7 @@ return function(models)
     self:init_weights()
   end
   --- torchvision's initialisation: kaiming-normal (fan_out, relu) convolutions, BN 1 and 0.
-  function ResNet:init_weights()
-    for _, m in ipairs(self:named_modules()) do
-      local mod = m[2]
-      if mod.__name == "nn.Conv2d" then nn.init.kaiming_normal_(mod.weight, {mode = "fan_out", nonlinearity = "relu"})
-      elseif rawget(mod, "_is_batch_norm") then mod:reset_parameters()
-      elseif mod.__name == "nn.Linear" then mod:reset_parameters() end
-    end
-  end
+  function ResNet:init_weights() B.init_modules(self, B.kaiming_fan_out) end
   ResNet.reset_parameters = ResNet.init_weights
   function ResNet:forward_pooled(x)
     x = self.maxpool(self.relu(self.bn1(self.conv1(x))))

@@ -3,6 +3,7 @@
 -- convolutions in pre-activation order, and 299x299 inputs normalised with mean = std = 0.5.
 local nn = require "graft.nn"
 local F = require "graft.functional"
+local B = require "graft.models.blocks"
 
 return function(models)
   --- A depthwise 3x3 convolution (conv1) then a pointwise one (pointwise), both bias-free.
@@ -59,14 +60,7 @@ return function(models)
     self:init_weights()
   end
   --- timm's initialisation: kaiming-normal (fan_out, relu) convolutions, BatchNorm 1 and 0.
-  function Xception:init_weights()
-    for _, m in ipairs(self:named_modules()) do
-      local mod = m[2]
-      if mod.__name == "nn.Conv2d" then nn.init.kaiming_normal_(mod.weight, {mode = "fan_out", nonlinearity = "relu"})
-      elseif rawget(mod, "_is_batch_norm") then mod:reset_parameters()
-      elseif mod.__name == "nn.Linear" then mod:reset_parameters() end
-    end
-  end
+  function Xception:init_weights() B.init_modules(self, B.kaiming_fan_out) end
   Xception.reset_parameters = Xception.init_weights
   function Xception:forward_pooled(x)
     x = F.relu(self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))))
