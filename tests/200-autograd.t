@@ -1,7 +1,7 @@
 #!/usr/bin/env lua5.4
 -- tests/200-autograd.t — gradients of every differentiable tensor method against PyTorch's
 -- autograd (broadcasting, views, reductions, matmul, selection), and the tape's rules.
-local T, graft, oracle = require "tap", require "graft", require "oracle"
+local T, graft, gradcases = require "tap", require "graft", require "gradcases"
 graft.manual_seed(T.seed())
 
 local R, pos = graft.randn, function(s) return graft.rand(s) + 0.5 end
@@ -73,44 +73,7 @@ local cases = {
   {"x * x + x", {x = R{3}}, nil, function(v) return v.x * v.x + v.x end},   -- one tensor used three times
 }
 
-local inputs, py = {}, {"cases = []"}
-for id, c in ipairs(cases) do
-  local names, consts = {}, {}
-  for name, t in pairs(c[2]) do inputs[("c%d_%s"):format(id, name)] = t; names[#names + 1] = ("%q"):format(name) end
-  for name, t in pairs(c[3] or {}) do inputs[("c%d_%s"):format(id, name)] = t; consts[#consts + 1] = ("%q"):format(name) end
-  local all = {}
-  for k, t in pairs(c[2]) do all[k] = t end
-  for k, t in pairs(c[3] or {}) do all[k] = t end
-  c.r = graft.randn(graft.no_grad(c[4], all):shape())   -- random weights for the output
-  inputs[("c%d_r"):format(id)] = c.r
-  py[#py + 1] = ("cases.append((%d, [%s], [%s], %q))"):format(id, table.concat(names, ","), table.concat(consts, ","), c[1])
-end
-py[#py + 1] = [[
-for cid, names, consts, expr in cases:
-    env = {"torch": torch, "F": F}
-    for n in names:
-        env[n] = inp["c%d_%s" % (cid, n)].clone().requires_grad_(True)
-    for n in consts:
-        env[n] = inp["c%d_%s" % (cid, n)]
-    y = eval(expr, env)
-    (y * inp["c%d_r" % cid]).sum().backward()
-    out["c%d_y" % cid] = y.detach()
-    for n in names:
-        out["c%d_g%s" % (cid, n)] = env[n].grad
-]]
-local want = oracle.run(table.concat(py, "\n"), inputs)
-
-for id, c in ipairs(cases) do
-  local leaves = {}
-  for name, t in pairs(c[2]) do leaves[name] = t:clone():requires_grad_() end
-  for name, t in pairs(c[3] or {}) do leaves[name] = t end
-  local y = c[4](leaves)
-  T.close(y, want[("c%d_y"):format(id)], c[1] .. ": forward", 1e-5, 1e-5)
-  ;(y * c.r):sum():backward()
-  for name in pairs(c[2]) do
-    T.close(leaves[name].grad, want[("c%d_g%s"):format(id, name)], ("%s: d/d%s"):format(c[1], name), 1e-4, 1e-5)
-  end
-end
+gradcases.run(cases, {forward_tol = 1e-5})
 
 -- The tape's rules.
 local x = graft.randn{3}:requires_grad_()
