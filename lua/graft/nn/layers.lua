@@ -48,7 +48,20 @@ function Conv2d:reset_parameters()
   uniform_(self.weight, 1 / math.sqrt(fan_in))
   if self.bias then uniform_(self.bias, 1 / math.sqrt(fan_in)) end
 end
-function Conv2d:forward(x) return F.conv2d(x, self.weight, self.bias, self.opts) end
+function Conv2d:forward(x)
+  local bn = rawget(self, "_folded_bn")
+  if bn and not self.training and not bn.training and not A.is_enabled() then
+    -- Inference with the following BatchNorm folded in: w * s and (b - mean) * s + beta, with
+    -- s = gamma / sqrt(var + eps). Exact algebra; computed afresh so it never goes stale.
+    local s = T.rsqrt(bn.running_var + bn.eps)
+    if bn.weight then s = s * bn.weight end
+    local shape = {T.size(s, 1), 1, 1, 1}
+    local b = ((self.bias or 0) - bn.running_mean) * s
+    if bn.bias then b = b + bn.bias end
+    return F.conv2d(x, self.weight * T.reshape(s, shape), b, self.opts)
+  end
+  return F.conv2d(x, self.weight, self.bias, self.opts)
+end
 function Conv2d:extra_repr()
   return ("%d, %d, kernel_size={%d, %d}, stride=%s, groups=%d"):format(self.in_channels, self.out_channels,
     self.kernel_size[1], self.kernel_size[2], tostring(type(self.opts.stride) == "table" and self.opts.stride[1] or self.opts.stride), self.opts.groups)
@@ -100,6 +113,8 @@ function BatchNorm:forward(x)
   if not dims[nd] then
     error(("%s: expected a %s input, got %d-D"):format(self.__name, self._dims_text, nd), 2)
   end
+  -- Folded into the preceding convolution (see Conv2d:forward): nothing left to do.
+  if rawget(self, "_folded_into") and not self.training and not A.is_enabled() then return x end
   -- Batch statistics in train() mode, unless the layer is frozen (see Module:freeze).
   local batch = self.training and not rawget(self, "_frozen_stats")
   if batch and self.running_mean then
