@@ -5,11 +5,13 @@
 
 #include "../core/iter.h"
 
-int64_t graft_f32_to_i64(float v) {
-    /* Only values inside int64's range convert without undefined behaviour. */
-    if (v >= -9.2233720368547758e18f && v < 9.2233720368547758e18f) return (int64_t)v;
-    return INT64_MIN;
+/* Only values inside int64's range convert without undefined behaviour; NaN fails both tests.
+ * (An f32 converts to double exactly, so one function serves both types.) */
+static inline int64_t d2i(double v) {
+    return (v >= -9.2233720368547758e18 && v < 9.2233720368547758e18) ? (int64_t)v : INT64_MIN;
 }
+
+int64_t graft_f32_to_i64(float v) { return d2i(v); }
 
 static inline float to_f32_f32(float v) { return v; }
 static inline float to_f32_i64(int64_t v) { return (float)v; }
@@ -79,9 +81,6 @@ graft_status graft_copy(graft_tensor *dst, const graft_tensor *src, graft_error 
         for (int64_t i = 0; i < n; i++, po += s[0]) *(T *)po = v;                    \
     }
 static inline float d2f(double v) { return (float)v; }
-static inline int64_t d2i(double v) {
-    return (v >= -9.2233720368547758e18 && v < 9.2233720368547758e18) ? (int64_t)v : INT64_MIN;
-}
 static inline uint8_t d2u8(double v) { return (uint8_t)(uint64_t)d2i(v); }
 FILL_KERNEL(f32, float, d2f)
 FILL_KERNEL(i64, int64_t, d2i)

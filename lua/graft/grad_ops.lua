@@ -65,8 +65,8 @@ local function extreme_grad(first_wins)
     local half = raw.eq(c.a, c.b)
     local share = g * (1 - half * 0.5)
     local ga, gb
-    if needs[1] then ga = sum_to(share * raw.ge(first_wins(c.a, c.b), 1), c.sa) end
-    if needs[2] then gb = sum_to(share * raw.ge(first_wins(c.b, c.a), 1), c.sb) end
+    if needs[1] then ga = sum_to(share * first_wins(c.a, c.b), c.sa) end
+    if needs[2] then gb = sum_to(share * first_wins(c.b, c.a), c.sb) end
     return ga, gb
   end
 end
@@ -141,7 +141,6 @@ do
     return out
   end
   T.where = where
-  A.where = where
 end
 
 -- ---- reductions -----------------------------------------------------------------------------

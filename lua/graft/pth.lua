@@ -82,7 +82,7 @@ local STORAGES = {FloatStorage = "F32", DoubleStorage = "F64", HalfStorage = "F1
                   ByteStorage = "U8", BoolStorage = "BOOL"}
 local BYTES = {F32 = 4, F64 = 8, F16 = 2, BF16 = 2, I64 = 8, I32 = 4, I16 = 2, I8 = 1, U8 = 1, BOOL = 1}
 
-local MARK, NONE = {}, {}
+local NONE = {}
 local function tuple(items) items.kind = "tuple" return items end
 
 -- Runs a state dict's pickle; returns the root object. Globals other than the whitelisted

@@ -24,7 +24,6 @@ local function full_path(m)
   end
   return table.concat(parts, ".")
 end
-Module.path_of = full_path
 
 local function register(self, name, value)
   local kinds, values, order = rawget(self, "_kinds"), rawget(self, "_values"), rawget(self, "_order")
