@@ -48,7 +48,7 @@ CTEST_BIN := $(CTEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/tests/lib/?.lua;;
+export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/tests/lib/?.lua;$(CURDIR)/bench/?.lua;;
 export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
 .PHONY: all deps install example test test-fast test-slow bench clean

@@ -1,7 +1,7 @@
 -- bench/conv2d.lua — conv2d forward and forward+backward for ResNet-shaped layers (batch 16)
 -- through graft.F and through PyTorch (oneDNN) in one run, same threads; prints medians
 -- and the time ratios (graft / PyTorch: below 1 is faster). Run with `make bench`.
-local graft = require "graft"
+local graft, B = require "graft", require "benchlib"
 local F = graft.F
 local threads = graft.get_num_threads()
 
@@ -11,11 +11,6 @@ local layers = {   -- name, input {N, C, H, W}, weight {O, I, kh, kw}, options
   {"1x1 256->64 @56", {16, 256, 56, 56}, {64, 256, 1, 1}, {}},
   {"dw 3x3 32 @112", {16, 32, 112, 112}, {32, 1, 3, 3}, {padding = 1, groups = 32}},
 }
-
-local function median(t)
-  table.sort(t)
-  return t[(#t + 1) // 2]
-end
 
 local function time_graft(l, backward, reps)
   local x = graft.randn(l[2]):requires_grad_(backward)
@@ -31,7 +26,7 @@ local function time_graft(l, backward, reps)
     if r >= 1 then times[#times + 1] = graft.clock() - t0 end
     y = nil
   end
-  return median(times)
+  return B.median(times)
 end
 
 local py = [[
@@ -53,15 +48,7 @@ for xs, ws, pad, groups in layers:
         ts.sort(); print("%.6f" % ts[(len(ts) - 1) // 2])
 ]]
 local reps = tonumber(os.getenv("REPS") or "") or 5
-local path = os.tmpname()
-local f = assert(io.open(path, "w"))
-f:write(py)
-f:close()
-local p = assert(io.popen(("env -u LD_PRELOAD OPENBLAS_NUM_THREADS=1 /usr/bin/python3 %s %d %d"):format(path, threads, reps)))
-local torch_times = {}
-for line in p:lines() do torch_times[#torch_times + 1] = tonumber(line) end
-p:close()
-os.remove(path)
+local torch_times = B.torch(py, threads, reps)
 
 print(("conv2d, batch 16, %d threads, median of %d (ms)"):format(threads, reps))
 print(("%-18s  %10s %10s %7s   %10s %10s %7s"):format("layer", "graft fwd", "torch fwd", "ratio", "graft f+b", "torch f+b", "ratio"))

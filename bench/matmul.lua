@@ -3,14 +3,9 @@
 -- graft is timed through its Lua API and through its C core (interleaved with cblas, rep
 -- by rep, since this machine drifts by several percent from one run to the next).
 -- Prints GFLOP/s (medians) and the ratios. Run with `make bench`.
-local graft = require "graft"
+local graft, B = require "graft", require "benchlib"
 local build = os.getenv("GRAFT_BUILD") or "build"
 local threads = graft.get_num_threads()
-
-local function median(t)
-  table.sort(t)
-  return t[(#t + 1) // 2]
-end
 
 local function graft_seconds(n, reps)
   local a, b = graft.randn{n, n}, graft.randn{n, n}
@@ -22,18 +17,7 @@ local function graft_seconds(n, reps)
     if r >= 1 then times[#times + 1] = dt end
     c = nil
   end
-  return median(times)
-end
-
--- Runs cmd and returns the numbers it prints.
-local function command_seconds(cmd)
-  local p = assert(io.popen(cmd))
-  local out = p:read("a")
-  p:close()
-  local nums = {}
-  for v in out:gmatch("[%d%.]+") do nums[#nums + 1] = tonumber(v) end
-  if #nums == 0 then error("bench: no timing from: " .. cmd .. "\n" .. out) end
-  return table.unpack(nums)
+  return B.median(times)
 end
 
 local torch_code = [[
@@ -47,11 +31,6 @@ for r in range(reps + 2):
     if r >= 2: ts.append(dt)
 ts.sort(); print("%.6f" % ts[(len(ts) - 1) // 2])
 ]]
-local py = os.tmpname()
-local f = assert(io.open(py, "w"))
-f:write(torch_code)
-f:close()
-
 print(("matmul f32, %d threads, median seconds -> GFLOP/s"):format(threads))
 print(("%6s  %10s  %10s  %10s  %10s  %11s  %11s"):format("n", "graft(Lua)", "graft(C)", "cblas",
   "torch.mm", "graft/cblas", "graft/torch"))
@@ -59,10 +38,9 @@ for _, n in ipairs {1024, 2048} do
   local reps = n <= 1024 and 21 or 9
   local flop = 2 * n ^ 3
   local tg = graft_seconds(n, reps)
-  local tgc, tc = command_seconds(("%s/bench/matmul_core %d %d %d"):format(build, n, reps, threads))
-  local tt = command_seconds(("env -u LD_PRELOAD OPENBLAS_NUM_THREADS=1 /usr/bin/python3 %s %d %d %d"):format(py, n, reps, threads))
+  local tgc, tc = table.unpack(B.numbers(("%s/bench/matmul_core %d %d %d"):format(build, n, reps, threads)))
+  local tt = B.torch(torch_code, n, reps, threads)[1]
   local g = function(t) return flop / t / 1e9 end
   print(("%6d  %10.1f  %10.1f  %10.1f  %10.1f  %11.3f  %11.3f"):format(n, g(tg), g(tgc), g(tc), g(tt),
     tc / tgc, tt / tg))
 end
-os.remove(py)

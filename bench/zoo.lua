@@ -1,15 +1,10 @@
 -- bench/zoo.lua — eval-mode images/s at 224x224 through graft's zoo and through
 -- torchvision in one run, same threads; prints both and the ratio (graft / PyTorch: above 1
 -- means graft is faster). Run with `make bench` (REPS=n for more repeats).
-local graft = require "graft"
+local graft, B = require "graft", require "benchlib"
 local threads = graft.get_num_threads()
 local reps = tonumber(os.getenv("REPS") or "") or 5
 local cases = {{"resnet18", 1}, {"resnet18", 16}, {"resnet50", 16}, {"mobilenet_v2", 16}, {"efficientnet_b0", 16}}
-
-local function median(t)
-  table.sort(t)
-  return t[(#t + 1) // 2]
-end
 
 local py = [[
 import sys, time, torch, torchvision, warnings
@@ -26,15 +21,7 @@ for arch, batch in [("resnet18", 1), ("resnet18", 16), ("resnet50", 16), ("mobil
             if r >= 1: ts.append(dt)
     ts.sort(); print("%.6f" % ts[(len(ts) - 1) // 2])
 ]]
-local path = os.tmpname()
-local f = assert(io.open(path, "w"))
-f:write(py)
-f:close()
-local p = assert(io.popen(("env -u LD_PRELOAD OPENBLAS_NUM_THREADS=1 /usr/bin/python3 %s %d %d"):format(path, threads, reps)))
-local torch_times = {}
-for line in p:lines() do torch_times[#torch_times + 1] = tonumber(line) end
-p:close()
-os.remove(path)
+local torch_times = B.torch(py, threads, reps)
 
 print(("zoo eval at 224x224, %d threads, median of %d (images/s)"):format(threads, reps))
 print(("%-16s %5s  %10s %10s %7s"):format("model", "batch", "graft", "torch", "ratio"))
@@ -50,6 +37,6 @@ for i, c in ipairs(cases) do
       if r >= 1 then times[#times + 1] = graft.clock() - t0 end
     end
   end)
-  local g, t = c[2] / median(times), c[2] / torch_times[i]
+  local g, t = c[2] / B.median(times), c[2] / torch_times[i]
   print(("%-16s %5d  %10.1f %10.1f %7.2f"):format(c[1], c[2], g, t, g / t))
 end
