@@ -2,16 +2,16 @@
 #define _GNU_SOURCE
 #include "safetensors.h"
 
+#include "file.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -513,41 +513,6 @@ static int cmp_layout(const void *a, const void *b) {
     return strcmp(x->name, y->name);
 }
 
-static int write_all(int fd, const void *buf, size_t len) {
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return -1;
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Opens a fresh temporary file beside path (same directory, so rename is atomic). */
-static int open_temp(const char *path, char *tmp, size_t n) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    for (int attempt = 0; attempt < 100; attempt++) {
-        snprintf(tmp, n, "%s.tmp-%ld-%ld-%d", path, (long)getpid(), (long)ts.tv_nsec, attempt);
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0 || errno != EEXIST) return fd;
-    }
-    return -1;
-}
-
-static void sync_parent_dir(const char *path) {
-    char *copy = strdup(path);
-    if (!copy) return;
-    int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);   /* best effort: makes the rename itself durable */
-        close(dfd);
-    }
-    free(copy);
-}
-
 graft_status graft_st_write(const char *path, int n, const char *const *names,
                             const graft_tensor *const *tensors, int nmeta,
                             const char *const *meta_keys, const char *const *meta_values,
@@ -594,27 +559,16 @@ graft_status graft_st_write(const char *path, int n, const char *const *names,
     while (!h.failed && h.len % 8 != 0) sb_add(&h, " ", 1);
 
     graft_status st = GRAFT_OK;
-    char tmp[4096];
-    int fd = -1;
+    graft_atomic_file f;
     if (h.failed) st = graft_error_set(err, GRAFT_ENOMEM, "%s: out of memory", path);
-    else if (strlen(path) + 64 > sizeof tmp) st = graft_error_set(err, GRAFT_EINVAL, "%s: path too long", path);
-    else if ((fd = open_temp(path, tmp, sizeof tmp)) < 0)
-        st = graft_error_set(err, GRAFT_EIO, "%s: cannot create a temporary file beside it: %s", path,
-                             strerror(errno));
+    else st = graft_atomic_begin(&f, path, err);
     if (st == GRAFT_OK) {
         unsigned char len8[8];
         for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h.len >> (8 * i));
-        int bad = write_all(fd, len8, 8) || write_all(fd, h.s, h.len);
-        for (int i = 0; i < n && !bad; i++)
-            bad = write_all(fd, graft_tensor_data(order[i].t), graft_tensor_nbytes(order[i].t));
-        if (!bad) bad = fsync(fd);
-        if (close(fd) != 0) bad = 1;
-        if (bad || rename(tmp, path) != 0) {
-            st = graft_error_set(err, GRAFT_EIO, "%s: write failed: %s", path, strerror(errno));
-            unlink(tmp);
-        } else {
-            sync_parent_dir(path);
-        }
+        graft_atomic_write(&f, len8, 8);
+        graft_atomic_write(&f, h.s, h.len);
+        for (int i = 0; i < n; i++) graft_atomic_write(&f, graft_tensor_data(order[i].t), graft_tensor_nbytes(order[i].t));
+        st = graft_atomic_commit(&f, 1, err);
     }
     free(h.s);
     free(order);
