@@ -18,7 +18,7 @@ CFLAGS  ?= -O3 -g
 WARN     = -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 GRAFT_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -fPIC -fopenmp -fvisibility=hidden $(WARN) \
            -I$(OPENBLAS_INC) $(CFLAGS)
-GRAFT_LIBS = $(LDFLAGS) -L$(OPENBLAS_LIB) -Wl,-rpath,$(OPENBLAS_LIB) -lopenblas -lcjson -lz -lm -fopenmp
+GRAFT_LIBS = $(LDFLAGS) -L$(OPENBLAS_LIB) -Wl,-rpath,$(OPENBLAS_LIB) -lopenblas -lcjson -lpng -ljpeg -lz -lm -fopenmp
 
 # make install: the Lua module and the C module, into Lua's usual trees under PREFIX.
 PREFIX      ?= /usr/local

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "../io/idx.h"
+#include "../io/image.h"
 #include "../io/safetensors.h"
 #include "../ops/copy.h"
 #include "binding.h"
@@ -129,6 +130,35 @@ static int l_read_idx(lua_State *L) {
     return 1;
 }
 
+/* image_load(path [, channels [, max_pixels]]) -> f32 {C, H, W} in [0, 1]. */
+static int l_image_load(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    lua_Integer channels = luaL_optinteger(L, 2, 0);
+    lua_Integer max_pixels = luaL_optinteger(L, 3, GRAFT_IMAGE_MAX_PIXELS);
+    if (channels != 0 && channels != 1 && channels != 3 && channels != 4)
+        return luaL_error(L, "graft.image.load: channels must be 1, 3 or 4, not %d", (int)channels);
+    graft_tensor *t = push_tensor(L);
+    graft_error err;
+    graft_status st;
+    RETRY_ENOMEM(L, st, graft_image_load(ctx_of(L), t, path, (int)channels, max_pixels, &err));
+    check_status(L, st, "graft.image.load", &err);
+    return 1;
+}
+
+/* image_save(path, t): t f32 {C, H, W} (C = 1, 3, 4) written as 8-bit PNG. */
+static int l_image_save(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    graft_tensor *t = check_tensor(L, 2);
+    graft_tensor *c = push_tensor(L);
+    graft_error err;
+    graft_status st;
+    RETRY_ENOMEM(L, st, graft_contiguous_as(ctx_of(L), c, t, GRAFT_F32, &err));
+    check_status(L, st, "graft.image.save", &err);
+    st = graft_image_save_png(path, c, &err);
+    check_status(L, st, "graft.image.save", &err);
+    return 0;
+}
+
 /* ---- JSON ---------------------------------------------------------------------------------- */
 
 static void push_json(lua_State *L, const cJSON *j, int depth) {
@@ -201,7 +231,8 @@ void binding_open_io(lua_State *L) {
     lua_setfield(L, -2, "__gc");
     lua_pop(L, 1);
     static const luaL_Reg funcs[] = {{"save", l_save}, {"load", l_load}, {"read_idx", l_read_idx},
-                                        {"read_raw", l_read_raw}, {NULL, NULL}};
+                                        {"read_raw", l_read_raw}, {"image_load", l_image_load},
+                                        {"image_save", l_image_save}, {NULL, NULL}};
     binding_setfuncs(L, funcs);
     lua_newtable(L);
     static const luaL_Reg json_funcs[] = {{"decode", l_json_decode}, {NULL, NULL}};

@@ -25,6 +25,7 @@ end
 graft.F = require "graft.functional"
 graft.nn = require "graft.nn"
 graft.optim = require "graft.optim"
+graft.image = require "graft.image"
 graft.data = require "graft.data"
 graft.models = require "graft.models"
 graft.json = require "graft.json"
