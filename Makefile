@@ -38,7 +38,7 @@ else
 BUILD   ?= build
 endif
 
-CORE_SRC := $(wildcard csrc/core/*.c csrc/ops/*.c csrc/io/*.c)
+CORE_SRC := $(wildcard csrc/core/*.c csrc/ops/*.c csrc/io/*.c csrc/data/*.c)
 LUA_SRC  := $(filter-out csrc/lua/embed.c,$(wildcard csrc/lua/*.c))
 LUA_MODS := $(shell find lua/graft -name '*.lua' | sort)
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)

@@ -53,5 +53,6 @@ void binding_open_tensor(lua_State *L);  /* tensor metatable and constructors in
 void binding_open_ops(lua_State *L);     /* math on tensors */
 void binding_open_io(lua_State *L);      /* save, load, json */
 void binding_open_nn(lua_State *L);      /* kernels behind graft.F, kernel counters */
+void binding_open_data(lua_State *L);    /* generators, transforms, the loader's worker pool */
 
 #endif

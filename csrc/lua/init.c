@@ -134,5 +134,6 @@ GRAFT_EXPORT int luaopen_graft_core(lua_State *L) {
     binding_open_ops(L);
     binding_open_io(L);
     binding_open_nn(L);
+    binding_open_data(L);
     return 1;
 }

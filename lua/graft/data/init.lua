@@ -3,6 +3,14 @@ local core = require "graft.core"
 
 local T = core.Tensor
 local data = {}
+data.transforms = require "graft.data.transforms"
+
+--- rng(seed, epoch, index): the per-sample generator the loader hands to transforms
+-- (rng:uniform([a, b]), rng:integer(a, b)); rng() seeds one from graft's own generator.
+function data.rng(seed, epoch, index)
+  if seed == nil then return core.rng() end
+  return core.rng(seed, epoch or 0, index or 0)
+end
 
 -- A data-set class: instances answer #ds through the class's len().
 local function dataset_class(name)
