@@ -9,7 +9,7 @@ local tf = graft.data.transforms
 
 graft.manual_seed(11)
 local x = graft.rand(3, 37, 53)
-local big = graft.rand(3, 256, 300)
+local big = graft.rand(3, 280, 330)
 local gray = graft.rand(1, 40, 30)
 local ref = oracle.run([==[
 import torchvision.transforms as TV
@@ -60,7 +60,7 @@ check("Resize(24, bicubic)", tf.Resize(24, "bicubic")(x), ref.resize_bicubic)
 check("Resize{70, 90} bicubic enlarges", tf.Resize({70, 90}, {interpolation = "bicubic"})(x), ref.resize_bicubic_up)
 check("Resize(30, {max_size = 40})", tf.Resize(30, {max_size = 40})(x), ref.resize_max)
 check("Resize on one channel", tf.Resize(17)(gray), ref.resize_gray)
-check("Resize 256x300 down to 7 (wide filter)", tf.Resize(7)(big), ref.resize_big)
+check("Resize 280x330 down to 7 (wide filter)", tf.Resize(7)(big), ref.resize_big)
 check("CenterCrop(20)", tf.CenterCrop(20)(x), ref.center20)
 check("CenterCrop{30, 44} rounds offsets as torchvision", tf.CenterCrop({30, 44})(x), ref.center_odd)
 check("CenterCrop{41, 60} pads with zeros", tf.CenterCrop({41, 60})(x), ref.center_pad)
@@ -75,9 +75,9 @@ check("ColorJitter contrast on gray", tf.ColorJitter {contrast = {1.4, 1.4}}(gra
 check("ColorJitter saturation 1.7", tf.ColorJitter {saturation = {1.7, 1.7}}(x), ref.saturation)
 check("ColorJitter hue +0.23", tf.ColorJitter {hue = {0.23, 0.23}}(x), ref.hue)
 check("ColorJitter hue -0.4", tf.ColorJitter {hue = {-0.4, -0.4}}(x), ref.hue_neg)
-check("imagenet_eval(224) = Resize(256) + CenterCrop(224) + Normalize", tf.imagenet_eval(224)(big), ref.eval)
+check("imagenet_eval(224) = Resize(256) + CenterCrop(224) + Normalize", tf.imagenet_eval(224)(big), ref.eval, 2e-4)
 check("for_model(efficientnet_b0): bicubic 256 -> 224", tf.for_model(graft.models.efficientnet_b0 {num_classes = 2})(big),
-      ref.eval_effnet)
+      ref.eval_effnet, 2e-4)
 check("RandomResizedCrop with scale 1 and the image's ratio is a full Resize",
       tf.RandomResizedCrop(32, {scale = {1, 1}, ratio = {53 / 37, 53 / 37}})(x, graft.data.rng(0, 0, 0)), ref.full_resize)
 
