@@ -6,16 +6,22 @@
 
 #include "file.h"
 
+const char *graft_image_format(const unsigned char *head, size_t n) {
+    static const unsigned char png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (n >= 8 && memcmp(head, png_magic, 8) == 0) return "png";
+    if (n >= 3 && head[0] == 0xFF && head[1] == 0xD8 && head[2] == 0xFF) return "jpeg";
+    return NULL;
+}
+
 graft_status graft_image_decode(const unsigned char *data, size_t len, const char *name,
                                 int64_t max_pixels, graft_image *img, graft_error *err) {
-    static const unsigned char png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     memset(img, 0, sizeof *img);
-    if (len >= 8 && memcmp(data, png_magic, 8) == 0)
-        return graft_png_decode(data, len, name, max_pixels, img, err);
-    if (len >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF)
-        return graft_jpeg_decode(data, len, name, max_pixels, img, err);
-    return graft_error_set(err, GRAFT_EFORMAT, "%s: not a PNG or JPEG file (%s)", name,
-                           len < 3 ? "too short" : "unknown signature");
+    const char *format = graft_image_format(data, len);
+    if (!format)
+        return graft_error_set(err, GRAFT_EFORMAT, "%s: not a PNG or JPEG file (%s)", name,
+                               len < 3 ? "too short" : "unknown signature");
+    return format[0] == 'p' ? graft_png_decode(data, len, name, max_pixels, img, err)
+                            : graft_jpeg_decode(data, len, name, max_pixels, img, err);
 }
 
 graft_status graft_image_read(const char *path, int64_t max_pixels, graft_image *img, graft_error *err) {
@@ -42,13 +48,13 @@ graft_status graft_image_to_f32(const graft_image *img, int channels, float *out
     if (cout < 1 || cout > 4 || (channels == 2 && cin != 2))
         return graft_error_set(err, GRAFT_EINVAL, "channels must be 1, 3 or 4, not %d", channels);
     const int64_t plane = (int64_t)img->width * img->height;
-    const float scale = img->depth == 16 ? 1.0f / 65535 : 1.0f / 255;
+    const float maxval = img->depth == 16 ? 65535.0f : 255.0f;   /* divided, as ToTensor does */
     const uint8_t *p8 = img->pixels;
     const uint16_t *p16 = img->pixels;
     const int has_alpha = cin == 2 || cin == 4, color = cin >= 3;
     for (int64_t i = 0; i < plane; i++) {
         float s[4] = {0, 0, 0, 1};
-        for (int c = 0; c < cin; c++) s[c] = (img->depth == 16 ? p16[i * cin + c] : p8[i * cin + c]) * scale;
+        for (int c = 0; c < cin; c++) s[c] = (img->depth == 16 ? p16[i * cin + c] : p8[i * cin + c]) / maxval;
         float r = s[0], g = color ? s[1] : s[0], b = color ? s[2] : s[0];
         float a = has_alpha ? s[cin - 1] : 1.0f;
         if (cout == cin) {

@@ -21,6 +21,9 @@ typedef struct {
     void *pixels;        /* malloc'd; NULL when empty */
 } graft_image;
 
+/* "png" or "jpeg" from a file's first bytes (8 are enough), or NULL. */
+const char *graft_image_format(const unsigned char *head, size_t n);
+
 /* Decodes the PNG or JPEG in data (the format found from its first bytes). Images of
  * more than max_pixels pixels are refused before their pixels are allocated. `name`
  * (the file) starts every message. On failure img is empty. */

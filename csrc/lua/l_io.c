@@ -1,5 +1,9 @@
 /* Files for Lua: graft.save / graft.load (safetensors) and graft.json.decode. */
 #include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <string.h>
 
 #include "../io/idx.h"
@@ -159,6 +163,62 @@ static int l_image_save(lua_State *L) {
     return 0;
 }
 
+/* listdir(path) -> names (sorted bytewise), kinds ("dir", "file" or "other", following
+ * symbolic links); "." and ".." are left out. Raises when path cannot be listed. */
+static int l_listdir(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    DIR *d = opendir(path);
+    if (!d) return luaL_error(L, "%s: cannot list: %s", path, strerror(errno));
+    lua_newtable(L);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        lua_pushstring(L, e->d_name);
+        lua_rawseti(L, -2, ++n);
+    }
+    closedir(d);
+    lua_getglobal(L, "table");
+    lua_getfield(L, -1, "sort");
+    lua_pushvalue(L, -3);
+    lua_call(L, 1, 0);
+    lua_pop(L, 1);
+    lua_createtable(L, n, 0);
+    for (int i = 1; i <= n; i++) {
+        lua_rawgeti(L, -2, i);
+        lua_pushfstring(L, "%s/%s", path, lua_tostring(L, -1));
+        struct stat sb;
+        const char *kind = stat(lua_tostring(L, -1), &sb) != 0 ? "other" : S_ISDIR(sb.st_mode) ? "dir"
+                           : S_ISREG(sb.st_mode) ? "file" : "other";
+        lua_pop(L, 2);
+        lua_pushstring(L, kind);
+        lua_rawseti(L, -2, i);
+    }
+    return 2;
+}
+
+/* image_probe(path) -> "png" | "jpeg", or nil and why (cannot open, not an image). */
+static int l_image_probe(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s: cannot open: %s", path, strerror(errno));
+        return 2;
+    }
+    unsigned char head[8] = {0};
+    size_t n = fread(head, 1, sizeof head, f);
+    fclose(f);
+    const char *format = graft_image_format(head, n);
+    if (!format) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s: not a PNG or JPEG file", path);
+        return 2;
+    }
+    lua_pushstring(L, format);
+    return 1;
+}
+
 /* ---- JSON ---------------------------------------------------------------------------------- */
 
 static void push_json(lua_State *L, const cJSON *j, int depth) {
@@ -232,7 +292,8 @@ void binding_open_io(lua_State *L) {
     lua_pop(L, 1);
     static const luaL_Reg funcs[] = {{"save", l_save}, {"load", l_load}, {"read_idx", l_read_idx},
                                         {"read_raw", l_read_raw}, {"image_load", l_image_load},
-                                        {"image_save", l_image_save}, {NULL, NULL}};
+                                        {"image_save", l_image_save}, {"image_probe", l_image_probe},
+                                        {"listdir", l_listdir}, {NULL, NULL}};
     binding_setfuncs(L, funcs);
     lua_newtable(L);
     static const luaL_Reg json_funcs[] = {{"decode", l_json_decode}, {NULL, NULL}};
