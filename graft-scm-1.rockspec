@@ -31,6 +31,18 @@ external_dependencies = {
     header = "cjson/cJSON.h",
     library = "cjson",
   },
+  PNG = {
+    header = "png.h",
+    library = "png",
+  },
+  JPEG = {
+    header = "jpeglib.h",
+    library = "jpeg",
+  },
+  Z = {
+    header = "zlib.h",
+    library = "z",
+  },
 }
 build = {
   type = "make",
