@@ -2,6 +2,7 @@
  * runtime functions (threads, memory, RNG state, version). */
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../core/threads.h"
 #include "binding.h"
@@ -88,6 +89,12 @@ static int l_clock(lua_State *L) {
     return 1;
 }
 
+/* isatty(fd): true when the file descriptor is a terminal (progress bars or plain lines). */
+static int l_isatty(lua_State *L) {
+    lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+    return 1;
+}
+
 /* empty_cache(): frees the blocks kept for reuse (as torch.cuda.empty_cache). */
 static int l_empty_cache(lua_State *L) {
     graft_ctx_flush(ctx_of(L));
@@ -104,6 +111,7 @@ static int l_ctx_gc(lua_State *L) {
 static const luaL_Reg runtime_funcs[] = {
     {"empty_cache", l_empty_cache},
     {"clock", l_clock},
+    {"isatty", l_isatty},
     {"set_num_threads", l_set_num_threads},
     {"get_num_threads", l_get_num_threads},
     {"manual_seed", l_manual_seed},

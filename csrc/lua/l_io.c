@@ -197,6 +197,20 @@ static int l_listdir(lua_State *L) {
     return 2;
 }
 
+/* stat(path) -> size, modification time (ns), or nil and why. */
+static int l_stat(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s: %s", path, strerror(errno));
+        return 2;
+    }
+    lua_pushinteger(L, (lua_Integer)sb.st_size);
+    lua_pushinteger(L, (lua_Integer)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec);
+    return 2;
+}
+
 /* image_probe(path) -> "png" | "jpeg", or nil and why (cannot open, not an image). */
 static int l_image_probe(lua_State *L) {
     const char *path = luaL_checkstring(L, 1);
@@ -216,6 +230,36 @@ static int l_image_probe(lua_State *L) {
         return 2;
     }
     lua_pushstring(L, format);
+    return 1;
+}
+
+/* fingerprint(value [, h]) -> a 64-bit FNV-1a hash (as an integer) of a string, or of a
+ * tensor's dtype, shape and elements, continuing from h. For cache keys, not security. */
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
+    const unsigned char *c = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ c[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+static int l_fingerprint(lua_State *L) {
+    uint64_t h = lua_isnoneornil(L, 2) ? 0xcbf29ce484222325ULL : (uint64_t)luaL_checkinteger(L, 2);
+    graft_tensor *t = test_tensor(L, 1);
+    if (t) {
+        graft_tensor *c = push_tensor(L);
+        graft_error err;
+        graft_status st;
+        RETRY_ENOMEM(L, st, graft_contiguous_as(ctx_of(L), c, t, t->dtype, &err));
+        check_status(L, st, "fingerprint", &err);
+        int code = (int)t->dtype;
+        h = fnv1a(h, &code, sizeof code);
+        h = fnv1a(h, t->size, sizeof t->size[0] * (size_t)t->ndim);
+        h = fnv1a(h, graft_tensor_data(c), graft_tensor_nbytes(c));
+    } else {
+        size_t n;
+        const char *s = luaL_checklstring(L, 1, &n);
+        h = fnv1a(h, s, n);
+    }
+    lua_pushinteger(L, (lua_Integer)h);
     return 1;
 }
 
@@ -293,7 +337,8 @@ void binding_open_io(lua_State *L) {
     static const luaL_Reg funcs[] = {{"save", l_save}, {"load", l_load}, {"read_idx", l_read_idx},
                                         {"read_raw", l_read_raw}, {"image_load", l_image_load},
                                         {"image_save", l_image_save}, {"image_probe", l_image_probe},
-                                        {"listdir", l_listdir}, {NULL, NULL}};
+                                        {"listdir", l_listdir}, {"fingerprint", l_fingerprint}, {"stat", l_stat},
+                                        {NULL, NULL}};
     binding_setfuncs(L, funcs);
     lua_newtable(L);
     static const luaL_Reg json_funcs[] = {{"decode", l_json_decode}, {NULL, NULL}};

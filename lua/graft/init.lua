@@ -29,6 +29,10 @@ graft.image = require "graft.image"
 graft.data = require "graft.data"
 graft.models = require "graft.models"
 graft.json = require "graft.json"
+graft.transfer = require "graft.transfer"
+require "graft.transfer.fit"
+graft.fit, graft.extract = graft.transfer.fit, graft.transfer.extract
+graft.evaluate, graft.predict = graft.transfer.evaluate, graft.transfer.predict
 do
   local model_io = require "graft.model_io"
   graft.save_model, graft.load_model = model_io.save_model, model_io.load_model

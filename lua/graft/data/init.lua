@@ -296,6 +296,46 @@ end
 data.ImageFolder = ImageFolder
 data._warn_files = warn_files
 
+-- A transform's identity for fingerprints: its built-in steps; Lua functions have none.
+local function transform_key(t)
+  if t == nil then return "none" end
+  if type(t) == "table" and t.steps and #t.rest == 0 then return require("graft.json").encode(t.steps) end
+  return nil
+end
+
+--- fingerprint(ds): a 64-bit integer that changes when the items would (files: paths, sizes
+-- and modification times; tensors: their contents; the transform's steps), or nil when it
+-- cannot tell (a Lua transform, a data set of another kind without ds:fingerprint()).
+function data.fingerprint(ds)
+  local mt = getmetatable(ds)
+  if type(ds.fingerprint) == "function" then return ds:fingerprint() end
+  local h
+  if mt == Subset then
+    local parent = data.fingerprint(ds.dataset)
+    if not parent then return nil end
+    h = core.fingerprint(table.concat(ds.indices, ","), parent)
+  else
+    local key = transform_key(ds.transform)
+    if not key then return nil end
+    h = core.fingerprint(key)
+    if mt == ImageFolder then
+      h = core.fingerprint(tostring(ds.channels), h)
+      for i, path in ipairs(ds.samples) do
+        local size, mtime = core.stat(path)
+        h = core.fingerprint(("%s|%s|%s|%d"):format(path, tostring(size), tostring(mtime), ds.targets[i]), h)
+      end
+    elseif mt == FashionMNIST then
+      h = core.fingerprint(ds.labels, core.fingerprint(ds.images, h))
+    elseif mt == TensorDataset then
+      h = core.fingerprint(ds.x, h)
+      if ds.y then h = core.fingerprint(ds.y, h) end
+    else
+      return nil
+    end
+  end
+  return h
+end
+
 data.Loader = require "graft.data.loader"
 
 return data

@@ -4,10 +4,12 @@ local Module = require "graft.nn.module"
 
 local C = {}
 
--- Sequential{m1, m2, ...}: forward runs them in order. Children are registered under the
--- names "0", "1", ..., so that state-dict keys are PyTorch's (`features.0.weight`).
+-- Sequential{m1, m2, ...} (or Sequential(m1, m2, ...), as PyTorch writes it): forward runs
+-- them in order. Children are registered under the names "0", "1", ..., so that state-dict
+-- keys are PyTorch's (`features.0.weight`).
 local Sequential = Module:extend "nn.Sequential"
-function Sequential:init(list)
+function Sequential:init(list, ...)
+  if Module.is_module(list) then list = {list, ...} end
   for i, m in ipairs(list or {}) do self:add(m, i) end
 end
 function Sequential:add(m, i)
