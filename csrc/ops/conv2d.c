@@ -247,25 +247,27 @@ void graft_conv2d_backward(float *gx, float *gw, float *gb, const float *gy, con
                            scratch + col);
         return;
     }
-    /* Images in parallel; each thread sums its weight and bias gradients apart, then they
-     * are added up. */
+    /* Images in parallel, a fixed share per thread; each thread sums its weight and bias
+     * gradients apart, and the partial sums are added in thread order, so the result does
+     * not depend on timing (a resumed run must repeat an uninterrupted one bit for bit). */
     size_t wn = (size_t)(s->cout * k);
-#pragma omp parallel num_threads(threads)
-    {
+    for (int t = 0; t < threads; t++) {
+        float *mine = scratch + per * (size_t)t;
+        if (gw) memset(mine + 2 * col, 0, sizeof(float) * wn);
+        if (gb) memset(mine + 2 * col + wn, 0, sizeof(float) * (size_t)s->cout);
+    }
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t n = 0; n < s->n; n++) {
         float *mine = scratch + per * (size_t)omp_get_thread_num();
-        float *pgw = gw ? mine + 2 * col : NULL, *pgb = gb ? mine + 2 * col + wn : NULL;
-        if (pgw) memset(pgw, 0, sizeof(float) * wn);
-        if (pgb) memset(pgb, 0, sizeof(float) * (size_t)s->cout);
-#pragma omp for schedule(dynamic)
-        for (int64_t n = 0; n < s->n; n++)
-            backward_image(gx ? gx + n * xs : NULL, pgw, pgb, gy + n * ys, x + n * xs, w, s, mine, mine + col);
-#pragma omp critical
-        {
-            if (pgw)
-                for (size_t i = 0; i < wn; i++) gw[i] += pgw[i];
-            if (pgb)
-                for (int64_t i = 0; i < s->cout; i++) gb[i] += pgb[i];
-        }
+        backward_image(gx ? gx + n * xs : NULL, gw ? mine + 2 * col : NULL, gb ? mine + 2 * col + wn : NULL,
+                       gy + n * ys, x + n * xs, w, s, mine, mine + col);
+    }
+    for (int t = 0; t < threads; t++) {
+        const float *mine = scratch + per * (size_t)t;
+        if (gw)
+            for (size_t i = 0; i < wn; i++) gw[i] += mine[2 * col + i];
+        if (gb)
+            for (int64_t i = 0; i < s->cout; i++) gb[i] += mine[2 * col + wn + (size_t)i];
     }
 }
 

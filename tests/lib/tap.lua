@@ -77,6 +77,13 @@ end
 
 -- Compares two tensors (or a tensor and a nested table) value by value: same shape, and
 -- |got - want| <= atol + rtol * |want| everywhere, NaN only where NaN is wanted.
+-- Passes when the string got contains `text` (plain text, not a Lua pattern).
+function T.like(got, text, name)
+  local ok = type(got) == "string" and got:find(text, 1, true) ~= nil
+  T.ok(ok, name)
+  if not ok then T.diag("got: " .. tostring(got) .. "\nexpected text: " .. text) end
+end
+
 function T.close(got, want, name, rtol, atol)
   rtol, atol = rtol or 1e-5, atol or 1e-6
   local gshape = got.shape and got:shape() or nil
