@@ -24,6 +24,7 @@ GRAFT_LIBS = $(LDFLAGS) -L$(OPENBLAS_LIB) -Wl,-rpath,$(OPENBLAS_LIB) -lopenblas 
 PREFIX      ?= /usr/local
 LUA_LMODDIR ?= $(PREFIX)/share/lua/5.4
 LUA_CMODDIR ?= $(PREFIX)/lib/lua/5.4
+BINDIR      ?= $(PREFIX)/bin
 
 ifeq ($(SANITIZE),1)
 BUILD   ?= build-asan
@@ -125,9 +126,10 @@ bench: all $(BENCH_BIN)
 	@for b in bench/*.lua; do echo "== $$b"; GRAFT_BUILD=$(BUILD) lua5.4 $$b || exit 1; done
 
 install: all
-	install -d $(DESTDIR)$(LUA_LMODDIR)/graft $(DESTDIR)$(LUA_CMODDIR)/graft
-	install -m 644 lua/graft/*.lua $(DESTDIR)$(LUA_LMODDIR)/graft/
+	install -d $(DESTDIR)$(LUA_CMODDIR)/graft $(DESTDIR)$(BINDIR)
+	for f in $(LUA_MODS); do install -D -m 644 $$f $(DESTDIR)$(LUA_LMODDIR)/$${f#lua/}; done
 	install -m 755 $(BUILD)/graft/core.so $(DESTDIR)$(LUA_CMODDIR)/graft/core.so
+	install -m 755 bin/graft $(DESTDIR)$(BINDIR)/graft
 
 clean:
 	rm -rf build build-asan

@@ -55,5 +55,6 @@ build = {
     PREFIX = "$(PREFIX)",
     LUA_LMODDIR = "$(LUADIR)",
     LUA_CMODDIR = "$(LIBDIR)",
+    BINDIR = "$(BINDIR)",
   },
 }

@@ -255,7 +255,32 @@ T.ok(math.abs(d:item() - want.distill:get(1)) < 1e-5, "distill: alpha T^2 KL + (
 T.ok(math.abs(norm_before - want.norm:get(1)) < 1e-4 and graft.allclose(p1.grad, want.g1, 1e-5, 1e-6) and graft.allclose(p2.grad, want.g2, 1e-5, 1e-6),
      "clip_grad_norm: the total norm and the clipped gradients equal torch.nn.utils.clip_grad_norm_")
 
--- 9. predict: paths or tensors, the model's eval transform, class names from its config.
+-- 9. Domain adaptation: the gradient-reversal layer, and dann's training loop on a shifted domain.
+local gx = graft.randn(4, 3):requires_grad_()
+local grl = nn.GradientReversal(0.25)
+local gy = grl(gx)
+local upstream = graft.randn(4, 3)
+gy:backward(upstream)
+T.ok(graft.allclose(gy, gx, 0, 0) and graft.allclose(gx.grad, upstream * -0.25, 0, 0), "GradientReversal: identity forward, -lambda * gradient backward")
+local DNet = nn.Module:extend "TestDannNet"
+function DNet:init()
+  self.body = nn.Sequential {nn.Conv2d(1, 8, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8 * 12 * 12, 32), nn.ReLU()}
+  self.fc = nn.Linear(32, 5)
+  rawset(self, "head_path", "fc")
+end
+function DNet:forward_features(x) return self.body(x) end
+function DNet:forward(x) return self.fc(self.body(x)) end
+graft.manual_seed(8)
+local dnet = DNet()
+local noisy = setmetatable({}, {__len = function() return #small end})
+function noisy:get(i, rng) local x, y = small:get(i) return (x + graft.randn(1, 28, 28) * 0.5):clamp(0, 1), y end
+local dh = transfer.dann(dnet, data.Loader(small, {batch_size = 64, shuffle = true, seed = 1}),
+                         data.Loader(noisy, {batch_size = 64, shuffle = true, seed = 2}), {epochs = 2, progress = false})
+T.ok(#dh == 2 and dh[2].loss < dh[1].loss and dh[2].domain_accuracy >= 0 and dh[2].domain_accuracy <= 1 and dh[2].lambda > dh[1].lambda * 0.99
+     and dh.domain_classifier ~= nil, ("dann trains the labelled task (loss %.3f -> %.3f) against a domain classifier (accuracy %.2f)"):format(
+       dh[1].loss, dh[2].loss, dh[2].domain_accuracy))
+
+-- 10. predict: paths or tensors, the model's eval transform, class names from its config.
 local clf = graft.models.resnet18 {num_classes = 3}
 clf.config.classes = {"cat", "dog", "fox"}
 local img_path = dir .. "/img.png"

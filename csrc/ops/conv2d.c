@@ -51,7 +51,9 @@ static bool pointwise(const graft_conv2d_shape *s) {
     return s->kh == 1 && s->kw == 1 && s->sh == 1 && s->sw == 1 && s->ph == 0 && s->pw == 0;
 }
 
-static bool depthwise(const graft_conv2d_shape *s) { return s->cin == s->groups; }
+/* One input channel per group; a single-channel input (gray images) is better served by
+ * im2col + GEMM, which handles many output channels at once. */
+static bool depthwise(const graft_conv2d_shape *s) { return s->cin == s->groups && s->groups > 1; }
 
 /* The output columns ow whose input column ow*stride + off lies inside [0, width). */
 static void valid_range(int64_t off, int64_t stride, int64_t width, int64_t wo, int64_t *lo, int64_t *hi) {

@@ -140,6 +140,17 @@ function F.dropout(x, p, training)
   return x * keep
 end
 
+--- gradient_reversal(x [, lambda = 1]): x forward; backward multiplies the gradient by
+-- -lambda (Ganin & Lempitsky 2015: the features learn to fool a domain classifier).
+function F.gradient_reversal(x, lambda)
+  lambda = lambda or 1
+  local y = A.no_grad(T.clone, x)
+  if should_record(x) then
+    record(y, "gradient_reversal", function(c, g) return g * (-c.lambda) end, {x}, {lambda = lambda}, 1)
+  end
+  return y
+end
+
 --- cat({a, b, ...}, dim): joins tensors along dim (all other sizes equal).
 function F.cat(list, dim)
   dim = dim or 1

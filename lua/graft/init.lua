@@ -31,6 +31,7 @@ graft.models = require "graft.models"
 graft.json = require "graft.json"
 graft.transfer = require "graft.transfer"
 require "graft.transfer.fit"
+require "graft.transfer.dann"
 graft.fit, graft.extract = graft.transfer.fit, graft.transfer.extract
 graft.evaluate, graft.predict = graft.transfer.evaluate, graft.transfer.predict
 do

@@ -202,6 +202,10 @@ stateless("AdaptiveAvgPool2d", function(self, x) return F.adaptive_avg_pool2d(x,
   function(self, size) rawset(self, "output_size", size) end)
 stateless("Dropout", function(self, x) return F.dropout(x, self.p, self.training) end,
   function(self, p) rawset(self, "p", p or 0.5) end)
+-- GradientReversal([lambda = 1]): identity forward, gradient times -lambda backward; set
+-- m.lambda as training goes (DANN's schedule: graft.transfer.dann).
+stateless("GradientReversal", function(self, x) return F.gradient_reversal(x, self.lambda) end,
+  function(self, lambda) rawset(self, "lambda", lambda or 1) end)
 -- Flatten([start_dim [, end_dim]]): 1-based dims; the default keeps the batch dim (2..-1).
 stateless("Flatten", function(self, x) return x:flatten(self.start_dim, self.end_dim) end,
   function(self, s, e) rawset(self, "start_dim", s or 2); rawset(self, "end_dim", e or -1) end)
