@@ -1,5 +1,6 @@
 -- ResNet-18/34/50/101/152 as torchvision builds them (v1.5: the stride is in the 3x3
--- convolution of a bottleneck), with torchvision's state-dict keys and initialisation.
+-- convolution of a bottleneck), with torchvision's state-dict keys and initialisation; and
+-- the CIFAR-style ResNet-20/32/44/56 of He et al. 2016 (Section 4.2) for small images.
 local nn = require "graft.nn"
 local F = require "graft.functional"
 local B = require "graft.models.blocks"
@@ -80,4 +81,44 @@ return function(models)
     models.register(name, function(args) return ResNet(spec[1], spec[2], args) end)
   end
   models.ResNet = ResNet
+
+  -- He et al.'s networks for 32x32 images: a 3x3 stem of 16 channels, three stages of n
+  -- basic blocks at 16, 32 and 64 channels (6n + 2 layers), global pooling, the classifier.
+  -- Shortcuts that change shape are 1x1 projections (the paper's option B), named as
+  -- torchvision names them (downsample.0/1).
+  local CifarResNet = models.ZooModel:extend "CifarResNet"
+  CifarResNet.head_path, CifarResNet.first_conv = "fc", "conv1.weight"
+  function CifarResNet:init(depth, args)
+    local n = (depth - 2) // 6
+    self.conv1 = nn.Conv2d(args.in_chans or 3, 16, 3, {padding = 1, bias = false})
+    self.bn1 = nn.BatchNorm2d(16)
+    local inplanes = 16
+    for i, planes in ipairs {16, 32, 64} do
+      local stride = i == 1 and 1 or 2
+      local downsample
+      if stride ~= 1 or inplanes ~= planes then
+        downsample = nn.Sequential{nn.Conv2d(inplanes, planes, 1, {stride = stride, bias = false}), nn.BatchNorm2d(planes)}
+      end
+      local blocks = {BasicBlock(inplanes, planes, stride, downsample)}
+      inplanes = planes
+      for _ = 2, n do blocks[#blocks + 1] = BasicBlock(planes, planes, 1) end
+      self["layer" .. i] = nn.Sequential(blocks)
+    end
+    self.avgpool = nn.AdaptiveAvgPool2d(1)
+    rawset(self, "num_features", 64)
+    self.fc = nn.Linear(64, args.num_classes)
+    B.init_modules(self, B.kaiming_fan_out)
+  end
+  CifarResNet.reset_parameters = function(self) B.init_modules(self, B.kaiming_fan_out) end
+  function CifarResNet:forward_pooled(x)
+    x = F.relu(self.bn1(self.conv1(x)))
+    x = self.layer3(self.layer2(self.layer1(x)))
+    return self.avgpool(x):flatten(2)
+  end
+  local CIFAR = {input_size = {3, 32, 32}, mean = {0.4914, 0.4822, 0.4465}, std = {0.2470, 0.2435, 0.2616},
+                 interpolation = "bilinear", crop_pct = 1}
+  for _, depth in ipairs {20, 32, 44, 56} do
+    models.register(("resnet%d_cifar"):format(depth), function(args) return CifarResNet(depth, args) end, CIFAR)
+  end
+  models.CifarResNet = CifarResNet
 end
