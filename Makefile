@@ -5,6 +5,7 @@
 #   make test SANITIZE=1   the fast tier with AddressSanitizer + UndefinedBehaviorSanitizer
 #   make bench        benchmarks against OpenBLAS and PyTorch on this machine
 #   make example      run examples/quickstart.lua
+#   make demo         transfer the shipped model to new classes (examples/transfer_fmnist.lua)
 
 MULTIARCH  ?= $(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 LUA_INC    ?= /usr/include/lua5.4
@@ -52,7 +53,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/tests/lib/?.lua;$(CURDIR)/bench/?.lua;;
 export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
-.PHONY: all deps install example test test-fast test-slow bench clean
+.PHONY: all deps install example demo test test-fast test-slow bench clean
 all: $(BUILD)/graft/core.so $(BUILD)/libgraftcore.a $(BUILD)/libgraft.a $(BUILD)/libgraft.so
 
 deps:
@@ -108,6 +109,13 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libgraftcore.a
 example: deps
 	@$(MAKE) --no-print-directory all
 	lua5.4 examples/quickstart.lua
+
+# The demo: the shipped Fashion-MNIST model transferred to five new classes (a table,
+# results/transfer_fmnist.json and, with gnuplot, results/transfer_fmnist.png).
+demo: deps
+	@scripts/deps --optional
+	@$(MAKE) --no-print-directory all
+	lua5.4 examples/transfer_fmnist.lua
 
 # The fast tier: C unit tests, then the Lua tests, all under prove.
 test: deps

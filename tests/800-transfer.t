@@ -186,6 +186,24 @@ local saved = graft.load(best)
 T.ok(saved["1.weight"] ~= nil and graft.allclose(saved["1.weight"], m_es:state_dict()["1.weight"], 0, 0),
      "save_best wrote the best model")
 
+-- Gradient accumulation: two half batches per step equal one full batch; the JSON log.
+graft.manual_seed(6)
+local lx, ly = graft.randn(256, 12), graft.randint(1, 4, {256})
+local function linear_run(bs, acc, log)
+  graft.manual_seed(7)
+  local lin = nn.Linear(12, 3)
+  graft.fit(lin, data.Loader(data.TensorDataset(lx, ly), {batch_size = bs}), {epochs = 2, accumulate = acc, log = log,
+    optimizer = graft.optim.SGD(lin:parameters(), {lr = 0.5}), progress = false})
+  return lin
+end
+local log_path = dir .. "/fit.jsonl"
+local full, halves = linear_run(64, 1), linear_run(32, 2, log_path)
+T.ok(graft.allclose(full.weight, halves.weight, 1e-5, 1e-6) and not graft.allclose(full.weight, linear_run(32, 1).weight, 1e-3, 1e-4),
+     "accumulate = 2 with half batches takes the steps of full batches")
+local lines = {}
+for line in io.lines(log_path) do lines[#lines + 1] = graft.json.decode(line) end
+T.ok(#lines == 2 and lines[2].epoch == 2 and type(lines[2].loss) == "number" and lines[1].steps == 4, "log = path: one JSON record per epoch")
+
 -- 7. The NaN guard.
 local m_nan = cnn(5)
 local opt_nan = graft.optim.SGD(m_nan:trainable_parameters(), {lr = 0.01})
