@@ -14,7 +14,7 @@
 local graft = require "graft"
 local nn, data = graft.nn, graft.data
 
-local opts = {train = 10000, epochs = 4, seed = 1, out = "results"}
+local opts = {train = 6000, epochs = 3, seed = 1, out = "results"}
 local i = 1
 while i <= #arg do
   local name = arg[i]:match("^%-%-(.+)$")
@@ -28,11 +28,11 @@ end
 -- The layers, each a module whose parameters are copied together ("layer n" of the paper).
 local function layers()
   return {
-    nn.Sequential {nn.Conv2d(1, 32, 3, {padding = 1}), nn.ReLU()},
+    nn.Sequential {nn.Conv2d(1, 16, 3, {padding = 1}), nn.ReLU()},
+    nn.Sequential {nn.Conv2d(16, 16, 3, {padding = 1}), nn.ReLU(), nn.MaxPool2d(2)},
+    nn.Sequential {nn.Conv2d(16, 32, 3, {padding = 1}), nn.ReLU()},
     nn.Sequential {nn.Conv2d(32, 32, 3, {padding = 1}), nn.ReLU(), nn.MaxPool2d(2)},
-    nn.Sequential {nn.Conv2d(32, 64, 3, {padding = 1}), nn.ReLU()},
-    nn.Sequential {nn.Conv2d(64, 64, 3, {padding = 1}), nn.ReLU(), nn.MaxPool2d(2)},
-    nn.Sequential {nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU()},
+    nn.Sequential {nn.Flatten(), nn.Linear(32 * 7 * 7, 128), nn.ReLU()},
     nn.Linear(128, 5),
   }
 end
@@ -58,7 +58,7 @@ local test_loader = data.Loader(testB, {batch_size = 1000})
 local function train(model, ds, seed)
   local params = model:trainable_parameters()
   graft.fit(model, data.Loader(ds, {batch_size = 64, shuffle = true, seed = seed}), {
-    epochs = opts.epochs, optimizer = graft.optim.SGD(params, {lr = 0.02, momentum = 0.9}), progress = false})
+    epochs = opts.epochs, optimizer = graft.optim.Adam(params, {lr = 1e-3}), progress = false})
   return model
 end
 local function accuracy(model) return graft.evaluate(model, test_loader, {progress = false}).accuracy end
