@@ -113,7 +113,7 @@ if os.execute("command -v gnuplot > /dev/null 2>&1") then
   d:close()
   local p = io.popen("gnuplot 2>&1", "w")
   p:write(([[
-set terminal pngcairo size 800,560 font ",11"
+set terminal pngcairo size 800,560 font ",11" noenhanced
 set output "%s/transferability.png"
 set title "Transferability of features, Fashion-MNIST A -> B"
 set xlabel "layers n copied from the base network"
