@@ -72,14 +72,13 @@ print(("source only: target accuracy %.4f (source test %.4f)"):format(plain_targ
 graft.manual_seed(opts.seed)
 local adapted = Net(10)
 local src2, tgt = loaders(opts.seed)
-local history = graft.transfer.dann(adapted, src2, tgt, {epochs = opts.epochs, lr = 1e-3, progress = false,
+graft.transfer.dann(adapted, src2, tgt, {epochs = opts.epochs, lr = 1e-3, progress = false,
   on_epoch = function(r)
     print(("  dann epoch %d: loss %.4f, domain accuracy %.3f, lambda %.2f"):format(r.epoch, r.loss, r.domain_accuracy, r.lambda))
   end})
 local dann_target, dann_source = accuracy(adapted, target_test), accuracy(adapted, source_test)
 print(("DANN:        target accuracy %.4f (source test %.4f)"):format(dann_target, dann_source))
 print(("%.0f s"):format(graft.clock() - t0))
-_ = history
 
 if opts.json then
   local f = assert(io.open(opts.json, "w"))

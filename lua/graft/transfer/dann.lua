@@ -75,9 +75,9 @@ function transfer.dann(model, source, target, opts)
       loss:backward()
       opt:step()
       sums.loss = sums.loss + T.item(cls_loss) * ns
-      sums.correct = sums.correct + T.item(T.sum(T.to(T.eq(T.argmax(logits, 2), ys), "f32")))
+      sums.correct = sums.correct + transfer.count_correct(logits, ys)
       sums.dloss = sums.dloss + T.item(dom_loss) * (ns + nt)
-      sums.dcorrect = sums.dcorrect + T.item(T.sum(T.to(T.eq(T.argmax(dlogits, 2), dlabels), "f32")))
+      sums.dcorrect = sums.dcorrect + transfer.count_correct(dlogits, dlabels)
       sums.n, sums.dn = sums.n + ns, sums.dn + ns + nt
       progress:update(batch, sums.n, {{"loss", sums.loss / sums.n}, {"domain_acc", sums.dcorrect / sums.dn}})
     end

@@ -130,7 +130,7 @@ local function train_epoch(s, opts, epoch)
     local b = T.size(x, 1)
     loss_sum, n = loss_sum + v * b, n + b
     if T.dim(logits) == 2 and T.dim(y) == 1 then
-      correct = correct + T.item(T.sum(T.to(T.eq(T.argmax(logits, 2), y), "f32")))
+      correct = correct + transfer.count_correct(logits, y)
     end
     progress:update(batch, n, {{"loss", loss_sum / n}, {"acc", correct / n}})
     if opts.on_batch then opts.on_batch {epoch = epoch, batch = batch, step = s.step, loss = v, size = b} end

@@ -244,6 +244,11 @@ local function logistic(X, Y1h, K, l2)
   end
 end
 
+--- count_correct(logits, labels): how many rows' argmax equals their label.
+function transfer.count_correct(logits, labels)
+  return T.item(T.sum(T.to(T.eq(T.argmax(logits, 2), labels), "f32")))
+end
+
 local function dot(a, b) return T.item(T.sum(a * b)) end
 
 --- lbfgs(f, x0 [, {max_iter = 200, history = 10, tol = 1e-6}]) -> x, loss: minimises f
@@ -298,8 +303,7 @@ local function fit_logistic(X, y, K, l2, opts)
 end
 
 local function accuracy_of(W, b, X, y)
-  local pred = T.argmax(T.matmul(X, T.transpose(W, 1, 2)) + b, 2)
-  return T.item(T.sum(T.to(T.eq(pred, y), "f32"))) / T.size(y, 1)
+  return transfer.count_correct(T.matmul(X, T.transpose(W, 1, 2)) + b, y) / T.size(y, 1)
 end
 
 --- linear_probe(features, labels [, {l2, val_fraction = 0.2, seed = 0, max_iter = 200,
@@ -433,9 +437,8 @@ function transfer.param_groups(model, opts)
   local groups = transfer.layer_groups(model, opts.groups)
   local out = {}
   for i, g in ipairs(groups) do
-    out[i] = {params = g.params, lr = opts.base_lr * decay ^ (#groups - i), name = g.name}
+    out[i] = {params = g.params, lr = opts.base_lr * decay ^ (#groups - i)}
   end
-  for _, g in ipairs(out) do g.name = nil end
   return out
 end
 
