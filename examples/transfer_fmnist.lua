@@ -5,7 +5,7 @@
 -- Ankle boot) is new to it. With k = 10, 50 and 100 labelled images per class of split B,
 -- four ways to get a split-B classifier are compared on all 5,000 split-B test images:
 --   scratch       the same architecture, trained from random weights
---   linear_probe  logistic regression on the shipped model's frozen features
+--   linear_probe  logistic regression on the shipped model's frozen last-stage feature map
 --   finetune_top  the shipped model with a new head, only its last stage and head trained
 --   finetune_all  everything trained, with discriminative learning rates (lower near the input)
 -- Writes results/transfer_fmnist.json and, when gnuplot is installed, results/transfer_fmnist.png.
@@ -82,11 +82,14 @@ local methods = {
     local m = graft.models.resnet20_cifar {num_classes = 5, in_chans = 1}
     return accuracy(train(m, ds, graft.optim.AdamW(m:parameters(), {lr = 3e-3}), 160))
   end,
+  -- The probe reads the last stage's feature map unpooled (64 x 7 x 7): a head trained on five
+  -- clothing classes pools away where things are, and shoes differ from each other by shape.
   linear_probe = function(ds)
     local loader = data.Loader(ds, {batch_size = 500})
-    local f, y = graft.extract(pretrained, loader, {progress = false})
+    local f, y = graft.extract(pretrained, loader, {layer = "layer3", pool = "none", progress = false})
     local head = transfer.linear_probe(f, y, {seed = opts.seed})
     local m = graft.load_model(opts.model)
+    m.avgpool = graft.nn.Identity()
     m:set(m.head_path, head)
     return accuracy(m)
   end,
