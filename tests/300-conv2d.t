@@ -13,6 +13,8 @@ local grid = {
   {{2, 3, 11, 10}, {4, 3, 3, 2}, {dilation = 2, padding = {2, 1}}, true},
   {{3, 4, 6, 6}, {4, 1, 3, 3}, {padding = 1, groups = 4}, true},           -- depthwise
   {{2, 4, 7, 7}, {8, 1, 3, 3}, {stride = 2, padding = 1, groups = 4}, false}, -- depthwise x2
+  {{2, 5, 13, 29}, {5, 1, 5, 5}, {padding = 2, groups = 5}, true},          -- depthwise, rows > 8 lanes
+  {{1, 3, 17, 23}, {3, 1, 3, 3}, {stride = 2, padding = {0, 1}, groups = 3}, false},
   {{2, 6, 5, 5}, {4, 6, 1, 1}, {}, true},                                    -- pointwise
   {{2, 6, 5, 5}, {4, 6, 1, 1}, {stride = 2}, false},                         -- 1x1 strided
   {{1, 2, 5, 7}, {3, 2, 5, 7}, {}, true},                                    -- kernel = input

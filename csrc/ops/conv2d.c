@@ -132,30 +132,44 @@ static void forward_image(float *y, const float *x, const float *w, const float 
             for (int64_t i = 0; i < howo; i++) y[c * howo + i] += b[c];
 }
 
+/* Depthwise convolution works a row at a time: each kernel tap adds a scaled input row
+ * to the output row, a loop over contiguous memory (for stride 1) that the compiler
+ * vectorises; padding is handled by each tap's valid column range, not per element.
+ * Cloned per instruction set, chosen at load time, so one build runs everywhere. */
+#define GRAFT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+
+GRAFT_CLONES
+static void depthwise_plane(float *restrict yc, const float *restrict xc, const float *restrict wc, float bias,
+                            const graft_conv2d_shape *s) {
+    for (int64_t oh = 0; oh < s->ho; oh++) {
+        float *restrict yr = yc + oh * s->wo;
+        for (int64_t ow = 0; ow < s->wo; ow++) yr[ow] = bias;
+        for (int64_t i = 0; i < s->kh; i++) {
+            int64_t ih = oh * s->sh - s->ph + i * s->dh;
+            if (ih < 0 || ih >= s->h) continue;
+            const float *restrict xr = xc + ih * s->w;
+            for (int64_t j = 0; j < s->kw; j++) {
+                float wv = wc[i * s->kw + j];
+                int64_t off = j * s->dw - s->pw, lo, hi;
+                valid_range(off, s->sw, s->w, s->wo, &lo, &hi);
+                if (s->sw == 1)
+                    for (int64_t ow = lo; ow < hi; ow++) yr[ow] += wv * xr[ow + off];
+                else
+                    for (int64_t ow = lo; ow < hi; ow++) yr[ow] += wv * xr[ow * s->sw + off];
+            }
+        }
+    }
+}
+
 /* Depthwise: output channel co reads input channel co / (cout / groups) only. */
 static void depthwise_forward(float *y, const float *x, const float *w, const float *b,
                               const graft_conv2d_shape *s, int threads) {
     int64_t mult = s->cout / s->groups, hw = s->h * s->w, howo = s->ho * s->wo;
 #pragma omp parallel for num_threads(threads) schedule(static) collapse(2)
     for (int64_t n = 0; n < s->n; n++)
-        for (int64_t co = 0; co < s->cout; co++) {
-            const float *xc = x + (n * s->cin + co / mult) * hw, *wc = w + co * s->kh * s->kw;
-            float *yc = y + (n * s->cout + co) * howo;
-            float bias = b ? b[co] : 0.0f;
-            for (int64_t oh = 0; oh < s->ho; oh++)
-                for (int64_t ow = 0; ow < s->wo; ow++) {
-                    float acc = bias;
-                    for (int64_t i = 0; i < s->kh; i++) {
-                        int64_t ih = oh * s->sh - s->ph + i * s->dh;
-                        if (ih < 0 || ih >= s->h) continue;
-                        for (int64_t j = 0; j < s->kw; j++) {
-                            int64_t iw = ow * s->sw - s->pw + j * s->dw;
-                            if (iw >= 0 && iw < s->w) acc += xc[ih * s->w + iw] * wc[i * s->kw + j];
-                        }
-                    }
-                    yc[oh * s->wo + ow] = acc;
-                }
-        }
+        for (int64_t co = 0; co < s->cout; co++)
+            depthwise_plane(y + (n * s->cout + co) * howo, x + (n * s->cin + co / mult) * hw,
+                            w + co * s->kh * s->kw, b ? b[co] : 0.0f, s);
 }
 
 void graft_conv2d_forward(float *y, const float *x, const float *w, const float *b,
@@ -204,34 +218,64 @@ static void backward_image(float *gx, float *gw, float *gb, const float *gy, con
     }
 }
 
+/* One (image, output channel) plane of the depthwise gradients: gx gets each tap's scaled
+ * output-gradient row, gw each tap's dot product of gradient and input rows (summed in
+ * eight lanes, so it vectorises without reassociating a single running sum). */
+GRAFT_CLONES
+static void depthwise_plane_grad(float *restrict gxc, float *restrict gwc, float *gb, const float *restrict gyc,
+                                 const float *restrict xc, const float *restrict wc, const graft_conv2d_shape *s) {
+    if (gb) {
+        float acc = 0.0f;
+        for (int64_t k = 0; k < s->ho * s->wo; k++) acc += gyc[k];
+        *gb += acc;
+    }
+    for (int64_t oh = 0; oh < s->ho; oh++) {
+        const float *restrict gyr = gyc + oh * s->wo;
+        for (int64_t i = 0; i < s->kh; i++) {
+            int64_t ih = oh * s->sh - s->ph + i * s->dh;
+            if (ih < 0 || ih >= s->h) continue;
+            for (int64_t j = 0; j < s->kw; j++) {
+                int64_t off = j * s->dw - s->pw, lo, hi;
+                valid_range(off, s->sw, s->w, s->wo, &lo, &hi);
+                int64_t sw = s->sw;
+                if (gxc) {
+                    float *restrict gxr = gxc + ih * s->w + off;
+                    float wv = wc[i * s->kw + j];
+                    if (sw == 1)
+                        for (int64_t ow = lo; ow < hi; ow++) gxr[ow] += wv * gyr[ow];
+                    else
+                        for (int64_t ow = lo; ow < hi; ow++) gxr[ow * sw] += wv * gyr[ow];
+                }
+                if (gwc) {
+                    const float *restrict xr = xc + ih * s->w + off;
+                    float lane[8] = {0};
+                    int64_t ow = lo;
+                    if (sw == 1)
+                        for (; ow + 8 <= hi; ow += 8)
+                            for (int l = 0; l < 8; l++) lane[l] += gyr[ow + l] * xr[ow + l];
+                    float acc = 0.0f;
+                    for (; ow < hi; ow++) acc += gyr[ow] * xr[ow * sw];
+                    for (int l = 0; l < 8; l++) acc += lane[l];
+                    gwc[i * s->kw + j] += acc;
+                }
+            }
+        }
+    }
+}
+
 static void depthwise_backward(float *gx, float *gw, float *gb, const float *gy, const float *x,
                                const float *w, const graft_conv2d_shape *s) {
     int64_t mult = s->cout / s->groups, hw = s->h * s->w, howo = s->ho * s->wo;
     int threads = graft_threads_for(s->n * s->cout * howo * s->kh * s->kw);
-    /* One input channel per iteration: it owns gx[., ci] and the gw rows of its outputs. */
+    /* One input channel per iteration: it owns gx[., ci] and the gw rows of its outputs, and
+     * sums over images in a fixed order. */
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t ci = 0; ci < s->cin; ci++)
         for (int64_t n = 0; n < s->n; n++)
-            for (int64_t co = ci * mult; co < (ci + 1) * mult; co++) {
-                const float *xc = x + (n * s->cin + ci) * hw, *wc = w + co * s->kh * s->kw;
-                const float *gyc = gy + (n * s->cout + co) * howo;
-                float *gxc = gx ? gx + (n * s->cin + ci) * hw : NULL, *gwc = gw ? gw + co * s->kh * s->kw : NULL;
-                for (int64_t oh = 0; oh < s->ho; oh++)
-                    for (int64_t ow = 0; ow < s->wo; ow++) {
-                        float g = gyc[oh * s->wo + ow];
-                        if (gb) gb[co] += g;
-                        for (int64_t i = 0; i < s->kh; i++) {
-                            int64_t ih = oh * s->sh - s->ph + i * s->dh;
-                            if (ih < 0 || ih >= s->h) continue;
-                            for (int64_t j = 0; j < s->kw; j++) {
-                                int64_t iw = ow * s->sw - s->pw + j * s->dw;
-                                if (iw < 0 || iw >= s->w) continue;
-                                if (gxc) gxc[ih * s->w + iw] += g * wc[i * s->kw + j];
-                                if (gwc) gwc[i * s->kw + j] += g * xc[ih * s->w + iw];
-                            }
-                        }
-                    }
-            }
+            for (int64_t co = ci * mult; co < (ci + 1) * mult; co++)
+                depthwise_plane_grad(gx ? gx + (n * s->cin + ci) * hw : NULL, gw ? gw + co * s->kh * s->kw : NULL,
+                                     gb ? gb + co : NULL, gy + (n * s->cout + co) * howo,
+                                     x + (n * s->cin + ci) * hw, w + co * s->kh * s->kw, s);
 }
 
 void graft_conv2d_backward(float *gx, float *gw, float *gb, const float *gy, const float *x,
