@@ -1,0 +1,138 @@
+-- bench/suite.lua — `make bench`: every workload of docs/performance.md, the same computation
+-- through graft and through PyTorch (bench/torch_side.py) in one run, each side in its own
+-- process (so peak RSS is its own), same threads, two warm-up runs, median of REPS (default 5).
+-- Prints a table and writes bench/results.json. Ratios are graft time / PyTorch time: below 1
+-- is faster. GFLOP/s count convolutions and linear layers (3x the forward for a train step);
+-- % of peak divides by the FMA peak bench/peak measures on this machine.
+--   lua5.4 bench/suite.lua [--only PATTERN]      (the --run form is the graft side's process)
+local graft, B = require "graft", require "benchlib"
+local nn, F = graft.nn, graft.F
+local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "bench"
+
+local CONV = {   -- x shape, w shape, options: ResNet/MobileNet-shaped layers at batch 16
+  c64 = {{16, 64, 56, 56}, {64, 64, 3, 3}, {padding = 1}},
+  c256 = {{16, 256, 14, 14}, {256, 256, 3, 3}, {padding = 1}},
+  p256 = {{16, 256, 56, 56}, {64, 256, 1, 1}, {}},
+  dw32 = {{16, 32, 112, 112}, {32, 1, 3, 3}, {padding = 1, groups = 32}},
+}
+
+local function small_cnn()
+  return nn.Sequential{
+    nn.Conv2d(1, 16, 3, {padding = 1}), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+    nn.Conv2d(16, 32, 3, {padding = 1}), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+    nn.Flatten(), nn.Dropout(0.2), nn.Linear(32 * 7 * 7, 10)}
+end
+
+-- The graft side of a workload: a function that runs one step.
+local function build(name)
+  local kind, arg = name:match("^(%w+):(.*)$")
+  if kind == "conv" or kind == "convbw" then
+    local c, bw = CONV[arg], kind == "convbw"
+    local x, w = graft.randn(c[1]):requires_grad_(bw), graft.randn(c[2]):requires_grad_(bw)
+    return function()
+      local y = F.conv2d(x, w, nil, c[3])
+      if bw then
+        y:sum():backward()
+        x.grad, w.grad = nil, nil
+      end
+    end
+  end
+  local arch, batch = arg:match("^(.-)@(%d+)$")
+  batch = tonumber(batch)
+  local m, x, y
+  if arch == "cnn" then
+    m, x, y = small_cnn(), graft.randn{batch, 1, 28, 28}, graft.randint(1, 11, {batch})
+  else
+    m, x, y = graft.models[arch]{}, graft.randn{batch, 3, 224, 224}, graft.randint(1, 1001, {batch})
+  end
+  if kind == "eval" then
+    m:eval()
+    return function() graft.no_grad(function() m(x) end) end
+  end
+  if kind == "frozen" then m:freeze(); m:unfreeze("^fc%.") end
+  m:train()
+  local opt = graft.optim.SGD(m:trainable_parameters(), {lr = 0.01, momentum = 0.9})
+  return function()
+    opt:zero_grad()
+    F.cross_entropy(m(x), y):backward()
+    opt:step()
+  end
+end
+
+local function peak_rss_kb()
+  for line in io.lines("/proc/self/status") do
+    local kb = line:match("^VmHWM:%s*(%d+)")
+    if kb then return tonumber(kb) end
+  end
+  return 0
+end
+
+if arg[1] == "--run" then   -- the graft side's own process: NAME THREADS REPS
+  local name, threads, reps = arg[2], tonumber(arg[3]), tonumber(arg[4])
+  graft.set_num_threads(threads)
+  graft.manual_seed(0)
+  local step, times = build(name), {}
+  for r = 1, reps + 2 do
+    local t0 = graft.clock()
+    step()
+    if r > 2 then times[#times + 1] = graft.clock() - t0 end
+  end
+  print(("%.6f %d"):format(B.median(times), peak_rss_kb()))
+  return
+end
+
+local only = arg[1] == "--only" and arg[2] or nil
+local reps = tonumber(os.getenv("REPS") or "") or 5
+local threads = graft.get_num_threads()
+local build_dir = os.getenv("GRAFT_BUILD") or "build"
+local peaks = B.numbers(build_dir .. "/bench/peak")
+local peak = {[1] = peaks[2], [threads] = peaks[#peaks]}
+
+-- name, images per step, the PyTorch workload compared (default: the same name), threads, title
+local rows = {}
+local function add(name, images, title, o)
+  o = o or {}
+  rows[#rows + 1] = {name = name, images = images, title = title, torch = o.torch or name, threads = o.threads or threads}
+end
+for _, l in ipairs {{"c64", "conv 3x3 64->64 @56"}, {"c256", "conv 3x3 256->256 @14"},
+                    {"p256", "conv 1x1 256->64 @56"}, {"dw32", "conv dw 3x3 32 @112"}} do
+  add("conv:" .. l[1], 16, l[2] .. " fwd")
+  add("convbw:" .. l[1], 16, l[2] .. " f+b")
+end
+for _, b in ipairs {1, 4, 16, 64} do add("eval:resnet18@" .. b, b, "resnet18 eval b" .. b) end
+add("eval:resnet18@16", 16, "resnet18 eval b16, 1 thread", {threads = 1})
+for _, a in ipairs {"resnet50", "mobilenet_v2", "efficientnet_b0"} do add("eval:" .. a .. "@16", 16, a .. " eval b16") end
+add("train:resnet18@16", 16, "resnet18 train step b16")
+add("frozen:resnet18@16", 16, "resnet18 frozen trunk b16 vs best", {torch = "frozen_best:resnet18@16"})
+add("frozen:resnet18@16", 16, "resnet18 frozen trunk b16 vs common", {torch = "frozen_common:resnet18@16"})
+add("train:cnn@128", 128, "small CNN train step b128")
+
+local lua = arg[-1] or "lua5.4"
+local results = {threads = threads, reps = reps, peak_gflops = {one_thread = peak[1], all_threads = peak[threads]},
+                 workloads = {}}
+print(("graft vs PyTorch %s, %d threads, median of %d; FMA peak measured: %.0f GFLOP/s (1 thread), %.0f (%d)"):format(
+  "1.13", threads, reps, peak[1], peak[threads], threads))
+local head = "%-38s %9s %9s %6s %8s %7s %6s %8s %8s"
+print(head:format("workload", "graft ms", "torch ms", "ratio", "img/s", "GFLOP/s", "%peak", "RSS MB", "torch MB"))
+for _, r in ipairs(rows) do
+  if not only or r.title:find(only, 1, true) then
+    local g = B.numbers(("%s %s/suite.lua --run %s %d %d"):format(lua, here, r.name, r.threads, reps))
+    local t = B.numbers(("env -u LD_PRELOAD OPENBLAS_NUM_THREADS=1 /usr/bin/python3 %s/torch_side.py %s %d %d"):format(
+      here, r.torch, r.threads, reps))
+    local gflops = t[3] / g[1] / 1e9
+    local row = {workload = r.title, threads = r.threads, graft_seconds = g[1], torch_seconds = t[1], ratio = g[1] / t[1],
+                 images_per_second = r.images / g[1], torch_images_per_second = r.images / t[1], gflops = gflops,
+                 torch_gflops = t[3] / t[1] / 1e9, percent_of_peak = 100 * gflops / peak[r.threads],
+                 graft_peak_rss_mb = g[2] / 1024, torch_peak_rss_mb = t[2] / 1024, flops = t[3]}
+    results.workloads[#results.workloads + 1] = row
+    print(("%-38s %9.1f %9.1f %6.2f %8.1f %7.1f %6.1f %8.0f %8.0f"):format(r.title, g[1] * 1e3, t[1] * 1e3, row.ratio,
+      row.images_per_second, gflops, row.percent_of_peak, row.graft_peak_rss_mb, row.torch_peak_rss_mb))
+    io.stdout:flush()
+  end
+end
+if not only then
+  local f = assert(io.open(here .. "/results.json", "w"))
+  f:write(graft.json.encode(results), "\n")
+  f:close()
+  print("wrote " .. here .. "/results.json")
+end
