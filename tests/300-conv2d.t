@@ -20,6 +20,9 @@ local grid = {
   {{1, 2, 5, 7}, {3, 2, 5, 7}, {}, true},                                    -- kernel = input
   {{4, 3, 9, 9}, {2, 3, 3, 3}, {stride = {2, 1}, padding = {0, 1}}, true, true},
   {{2, 8, 6, 6}, {8, 2, 3, 3}, {groups = 4, padding = 1, dilation = 2}, true},
+  {{1, 16, 20, 21}, {24, 16, 3, 3}, {padding = 1}, true},   -- one image, threads split columns
+  {{1, 32, 9, 9}, {40, 32, 3, 3}, {padding = 1}, true},     -- one small map, threads split channels
+  {{1, 48, 17, 17}, {24, 48, 1, 1}, {}, true},              -- one image, pointwise
 }
 
 local inputs, py = {}, {}

@@ -166,6 +166,26 @@ for _, r in ipairs(runs) do
   T.ok(moved > 1e-2 * scale, ("%s: the logits depend on the input (%.3g of %.3g)"):format(name, moved, scale))
 end
 
+-- a frozen trunk in train() mode (fine-tuning only the head) folds its BatchNorms too: no BN
+-- kernel runs, the logits are the eval ones, and the head still gets its gradient
+do
+  local m = graft.models.resnet18{num_classes = 10, weights = dir .. "/resnet18.safetensors"}
+  m:freeze()
+  m:unfreeze("^fc%.")
+  m:train()
+  local x = inputs.x_resnet18
+  local before = graft.stats().batch_norm_forward
+  local logits = m(x)
+  local bn_runs = graft.stats().batch_norm_forward - before
+  local ref = want.logits_resnet18
+  local diff = (logits:detach() - ref):abs():max():item()
+  logits:sum():backward()
+  T.ok(bn_runs == 0 and diff <= 1e-3 * ref:abs():max():item() + 1e-4 and m.fc.weight.grad ~= nil
+       and m.conv1.weight.grad == nil,
+       ("resnet18 with a frozen trunk in train(): BN folded (%d BN runs), eval logits (%.2g), only fc gets gradients"):format(
+       bn_runs, diff))
+end
+
 -- loading quirks
 local sd = graft.load(dir .. "/resnet18.safetensors")
 local prefixed = {}

@@ -172,6 +172,41 @@ static void depthwise_forward(float *y, const float *x, const float *w, const fl
                             w + co * s->kh * s->kw, b ? b[co] : 0.0f, s);
 }
 
+/* One image shared by `threads` threads: im2col split by input channel, then each thread
+ * computes its own block of the output on a single BLAS thread. For
+ * one image this beats handing the whole GEMM to BLAS's threads, whose split of a short,
+ * wide product leaves threads waiting. */
+static void forward_image_shared(float *y, const float *x, const float *w, const float *b,
+                                 const graft_conv2d_shape *s, float *col, int threads) {
+    int64_t k = s->cin * s->kh * s->kw, howo = s->ho * s->wo, hw = s->h * s->w;
+    const float *src = pointwise(s) ? x : col;
+#pragma omp parallel num_threads(threads)
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        if (!pointwise(s)) {
+            int64_t c0 = s->cin * t / nt, c1 = s->cin * (t + 1) / nt;
+            if (c1 > c0) im2col(col + c0 * s->kh * s->kw * howo, x + c0 * hw, c1 - c0, s);
+#pragma omp barrier
+        }
+        /* a block of output columns each; on small maps (late layers) a block of channels */
+        int64_t j0 = 0, j1 = howo, c0 = 0, c1 = s->cout;
+        if (howo >= 256) {
+            j0 = (howo * t / nt) & ~(int64_t)15;
+            j1 = t == nt - 1 ? howo : (howo * (t + 1) / nt) & ~(int64_t)15;
+        } else {
+            c0 = s->cout * t / nt;
+            c1 = s->cout * (t + 1) / nt;
+        }
+        if (j1 > j0 && c1 > c0) {
+            graft_sgemm(false, false, c1 - c0, j1 - j0, k, 1.0f, w + c0 * k, k, src + j0, howo, 0.0f,
+                        y + c0 * howo + j0, howo);
+            if (b)
+                for (int64_t c = c0; c < c1; c++)
+                    for (int64_t j = j0; j < j1; j++) y[c * howo + j] += b[c];
+        }
+    }
+}
+
 void graft_conv2d_forward(float *y, const float *x, const float *w, const float *b,
                           const graft_conv2d_shape *s, float *scratch, int threads) {
     if (depthwise(s)) {
@@ -180,6 +215,11 @@ void graft_conv2d_forward(float *y, const float *x, const float *w, const float 
     }
     size_t per = graft_conv2d_scratch(s, 1, false);
     int64_t xs = s->cin * s->h * s->w, ys = s->cout * s->ho * s->wo;
+    int shared = s->n == 1 && s->groups == 1 ? graft_threads_for(ys * s->cin * s->kh * s->kw) : 1;
+    if (shared > 1) {
+        forward_image_shared(y, x, w, b, s, scratch, shared);
+        return;
+    }
     if (threads > 1) {
 #pragma omp parallel for num_threads(threads) schedule(dynamic)
         for (int64_t n = 0; n < s->n; n++)

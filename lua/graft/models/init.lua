@@ -43,7 +43,7 @@ end
 function ZooModel:forward(x) return self:get(self.head_path)(self:forward_pooled(x)) end
 
 -- Marks the convolution -> BatchNorm pairs whose BN reads exactly the convolution's output, so
--- that inference (eval mode under no_grad) folds the BN into the convolution: neighbours in a
+-- that inference (and a frozen trunk) folds the BN into the convolution: neighbours in a
 -- Sequential, and the pairs zoo blocks call as bn(conv(x)). Weights and state dict are
 -- untouched; training and anything that needs gradients take the plain path.
 local PAIRS = {conv = "bn", conv1 = "bn1", conv2 = "bn2", conv3 = "bn3", conv4 = "bn4", skip = "skipbn"}
@@ -55,7 +55,6 @@ local function mark_folds(model)
     if conv and bn and conv.__name == "nn.Conv2d" and rawget(bn, "_is_batch_norm") and bn.running_mean
        and T.size(conv.weight, 1) == bn.num_features then
       rawset(conv, "_folded_bn", bn)
-      rawset(bn, "_folded_into", conv)
       count = count + 1
     end
   end

@@ -48,9 +48,19 @@ function Conv2d:reset_parameters()
   uniform_(self.weight, 1 / math.sqrt(fan_in))
   if self.bias then uniform_(self.bias, 1 / math.sqrt(fan_in)) end
 end
+-- The BN after this convolution can be folded into it when it normalizes with running
+-- statistics (eval mode, or frozen) and nothing here needs a gradient: inference, and the
+-- frozen trunk of a fine-tuning run.
+local function no_grad_for(t) return t == nil or not t.requires_grad end
+local function foldable(conv, bn, x)
+  if bn.training and not rawget(bn, "_frozen_stats") then return false end
+  if not A.is_enabled() then return true end
+  return no_grad_for(x) and no_grad_for(conv.weight) and no_grad_for(conv.bias) and no_grad_for(bn.weight)
+         and no_grad_for(bn.bias)
+end
 function Conv2d:forward(x)
   local bn = rawget(self, "_folded_bn")
-  if bn and not self.training and not bn.training and not A.is_enabled() then
+  if bn and foldable(self, bn, x) then
     -- Inference with the following BatchNorm folded in: w * s and (b - mean) * s + beta, with
     -- s = gamma / sqrt(var + eps). Exact algebra; computed afresh so it never goes stale.
     local s = T.rsqrt(bn.running_var + bn.eps)
@@ -58,7 +68,9 @@ function Conv2d:forward(x)
     local shape = {T.size(s, 1), 1, 1, 1}
     local b = ((self.bias or 0) - bn.running_mean) * s
     if bn.bias then b = b + bn.bias end
-    return F.conv2d(x, self.weight * T.reshape(s, shape), b, self.opts)
+    local y = F.conv2d(x, self.weight * T.reshape(s, shape), b, self.opts)
+    rawset(bn, "_folded_output", y)   -- the BN passes exactly this tensor through
+    return y
   end
   return F.conv2d(x, self.weight, self.bias, self.opts)
 end
@@ -114,7 +126,10 @@ function BatchNorm:forward(x)
     error(("%s: expected a %s input, got %d-D"):format(self.__name, self._dims_text, nd), 2)
   end
   -- Folded into the preceding convolution (see Conv2d:forward): nothing left to do.
-  if rawget(self, "_folded_into") and not self.training and not A.is_enabled() then return x end
+  if rawget(self, "_folded_output") == x then
+    rawset(self, "_folded_output", nil)
+    return x
+  end
   -- Batch statistics in train() mode, unless the layer is frozen (see Module:freeze).
   local batch = self.training and not rawget(self, "_frozen_stats")
   if batch and self.running_mean then
