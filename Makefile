@@ -17,8 +17,10 @@ OPENBLAS_LIB ?= /usr/lib/$(MULTIARCH)/openblas-openmp
 CC      ?= gcc
 CFLAGS  ?= -O3 -g
 WARN     = -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-GRAFT_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -fPIC -fopenmp -fvisibility=hidden $(WARN) \
-           -I$(OPENBLAS_INC) $(CFLAGS)
+# -fno-trapping-math: graft never reads floating-point exception flags, and without them
+# the compiler may turn the selects in activation and clamping loops into vector blends.
+GRAFT_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -fPIC -fopenmp -fvisibility=hidden -fno-trapping-math \
+           $(WARN) -I$(OPENBLAS_INC) $(CFLAGS)
 GRAFT_LIBS = $(LDFLAGS) -L$(OPENBLAS_LIB) -Wl,-rpath,$(OPENBLAS_LIB) -lopenblas -lcjson -lpng -ljpeg -lz -lm -fopenmp
 
 # make install: the Lua module and the C module, into Lua's usual trees under PREFIX.

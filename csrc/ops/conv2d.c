@@ -10,6 +10,7 @@
 #include "../core/threads.h"
 #include "copy.h"
 #include "matmul.h"
+#include "vecmath.h"
 
 graft_status graft_conv2d_plan(graft_conv2d_shape *s, const graft_tensor *x, const graft_tensor *w,
                                const graft_tensor *b, const graft_conv2d_opts *o, graft_error *err) {
@@ -135,8 +136,7 @@ static void forward_image(float *y, const float *x, const float *w, const float 
 /* Depthwise convolution works a row at a time: each kernel tap adds a scaled input row
  * to the output row, a loop over contiguous memory (for stride 1) that the compiler
  * vectorises; padding is handled by each tap's valid column range, not per element.
- * Cloned per instruction set, chosen at load time, so one build runs everywhere. */
-#define GRAFT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+ * Cloned per instruction set (vecmath.h). */
 
 GRAFT_CLONES
 static void depthwise_plane(float *restrict yc, const float *restrict xc, const float *restrict wc, float bias,

@@ -7,6 +7,7 @@
 
 #include "../core/iter.h"
 #include "copy.h"
+#include "vecmath.h"
 
 static const char *const binop_names[GRAFT_NUM_BINOPS] = {
     "add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge"};
@@ -264,14 +265,14 @@ UN_KERNEL(exp_f32, float, expf(x))
 UN_KERNEL(log_f32, float, logf(x))
 UN_KERNEL(sqrt_f32, float, sqrtf(x))
 UN_KERNEL(rsqrt_f32, float, 1.0f / sqrtf(x))
-UN_KERNEL(sigmoid_f32, float, sigmoidf(x))
+GRAFT_CLONES UN_KERNEL(sigmoid_f32, float, graft_vsigmoidf(x))
 UN_KERNEL(tanh_f32, float, tanhf(x))
 UN_KERNEL(floor_f32, float, floorf(x))
 UN_KERNEL(ceil_f32, float, ceilf(x))
 UN_KERNEL(round_f32, float, nearbyintf(x))
 UN_KERNEL(reciprocal_f32, float, 1.0f / x)
 UN_KERNEL(relu6_f32, float, x != x ? x : x < 0 ? 0.0f : x > 6 ? 6.0f : x)
-UN_KERNEL(silu_f32, float, x * sigmoidf(x))
+GRAFT_CLONES UN_KERNEL(silu_f32, float, x * graft_vsigmoidf(x))
 UN_KERNEL(gelu_f32, float, 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)))
 UN_KERNEL(hardswish_f32, float, x * hardsigmoidf(x))
 UN_KERNEL(hardsigmoid_f32, float, hardsigmoidf(x))
@@ -307,7 +308,7 @@ static const int unary_cost[GRAFT_NUM_UNOPS] = {1, 1, 1, 1, 1, 8, 8, 8, 4, 4, 8,
 /* ---- activation gradients ------------------------------------------------------------ */
 
 static inline float d_silu(float x) {
-    float s = sigmoidf(x);
+    float s = graft_vsigmoidf(x);
     return s * (1.0f + x * (1.0f - s));
 }
 static inline float d_gelu(float x) {
@@ -318,6 +319,15 @@ static inline float d_gelu(float x) {
 #define GRAD_KERNEL(NAME, EXPR)                                                          \
     static void NAME(char **p, const int64_t *s, int64_t n, const void *arg) {           \
         (void)arg;                                                                        \
+        if (s[0] == sizeof(float) && s[1] == sizeof(float) && s[2] == sizeof(float)) {    \
+            float *o = (float *)p[0];                                                     \
+            const float *G = (const float *)p[1], *X = (const float *)p[2];               \
+            for (int64_t i = 0; i < n; i++) {                                             \
+                float g = G[i], x = X[i];                                                 \
+                o[i] = (EXPR);                                                            \
+            }                                                                             \
+            return;                                                                       \
+        }                                                                                 \
         char *po = p[0], *pg = p[1], *px = p[2];                                          \
         for (int64_t i = 0; i < n; i++, po += s[0], pg += s[1], px += s[2]) {             \
             float g = *(const float *)pg, x = *(const float *)px;                         \
@@ -326,9 +336,9 @@ static inline float d_gelu(float x) {
     }
 GRAD_KERNEL(relu_grad, x > 0 ? g : 0.0f)
 GRAD_KERNEL(relu6_grad, x > 0 && x < 6 ? g : 0.0f)
-GRAD_KERNEL(sigmoid_grad, g * sigmoidf(x) * (1.0f - sigmoidf(x)))
+GRAFT_CLONES GRAD_KERNEL(sigmoid_grad, g * graft_vsigmoidf(x) * (1.0f - graft_vsigmoidf(x)))
 GRAD_KERNEL(tanh_grad, g * (1.0f - tanhf(x) * tanhf(x)))
-GRAD_KERNEL(silu_grad, g * d_silu(x))
+GRAFT_CLONES GRAD_KERNEL(silu_grad, g * d_silu(x))
 GRAD_KERNEL(gelu_grad, g * d_gelu(x))
 GRAD_KERNEL(hardswish_grad, x < -3 ? 0.0f : x <= 3 ? g * (x / 3.0f + 0.5f) : g)
 GRAD_KERNEL(hardsigmoid_grad, x > -3 && x < 3 ? g / 6.0f : 0.0f)

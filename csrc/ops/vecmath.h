@@ -1,0 +1,44 @@
+/* Math that loops vectorise. GRAFT_CLONES compiles a hot loop once per instruction-set level
+ * (x86-64-v4 with AVX-512, v3 with AVX2+FMA, baseline), the CPU's best chosen when the
+ * library loads, so one portable build still uses wide vectors. graft_vexpf is e^x without
+ * calls or branches (libm's expf is a call per element, which no loop can vectorise). */
+#ifndef GRAFT_VECMATH_H
+#define GRAFT_VECMATH_H
+
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define GRAFT_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define GRAFT_CLONES
+#endif
+
+/* e^x for finite x, within 2 ulp of expf over [-87.3, 88.3] and clamped to that range
+ * outside it (so never inf; callers bound their results): x = n ln2 + r with |r| <= ln2/2
+ * (ln2 split in two for an exact product), e^r by Cephes' degree-7 polynomial, 2^n by
+ * writing the exponent bits. */
+static inline float graft_vexpf(float x) {
+    x = x < -87.3f ? -87.3f : x > 88.3f ? 88.3f : x;
+    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;   /* round to nearest: 1.5 * 2^23 */
+    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+/* 1 / (1 + e^-x): exact in relative terms for either sign once e^-x is; NaN stays NaN. */
+static inline float graft_vsigmoidf(float x) {
+    float s = 1.0f / (1.0f + graft_vexpf(x != x ? 0.0f : -x));
+    return x != x ? x : s;
+}
+
+#endif
