@@ -23,6 +23,9 @@ local grid = {
   {{1, 16, 20, 21}, {24, 16, 3, 3}, {padding = 1}, true},   -- one image, threads split columns
   {{1, 32, 9, 9}, {40, 32, 3, 3}, {padding = 1}, true},     -- one small map, threads split channels
   {{1, 48, 17, 17}, {24, 48, 1, 1}, {}, true},              -- one image, pointwise
+  {{3, 16, 10, 11}, {20, 16, 3, 3}, {padding = 1}, true},   -- Winograd F(2x2, 3x3), images in parallel
+  {{2, 17, 11, 10}, {16, 17, 3, 3}, {}, false},             -- Winograd, odd output, d/dx padded by 2
+  {{2, 16, 8, 9}, {16, 16, 3, 3}, {padding = 2}, true},     -- Winograd, padding 2, d/dx unpadded
 }
 
 local inputs, py = {}, {}
@@ -62,6 +65,29 @@ for i, c in ipairs(grid) do
   if not c[5] then T.close(x.grad, want["gx" .. i], name .. ": d/dx", 1e-4, 1e-4) end
   T.close(w.grad, want["gw" .. i], name .. ": d/dw", 1e-4, 1e-4)
   if b then T.close(b.grad, want["gb" .. i], name .. ": d/db", 1e-4, 1e-4) end
+end
+
+-- Winograd's own error: 3x3 stride-1 convolutions with 16+ channels run as F(2x2, 3x3). Against
+-- a float64 reference its error must stay within a few times that of PyTorch's direct float32
+-- convolution (measured here: about 2x; docs/performance.md).
+do
+  local x, w = graft.randn{2, 64, 28, 28}, graft.randn{64, 64, 3, 3} * 0.05
+  local xg = x:clone():requires_grad_()
+  local y = F.conv2d(xg, w, nil, {padding = 1})
+  y:sum():backward()
+  local e = oracle.run([[
+x, w = inp["x"].double(), inp["w"].double()
+y64 = F.conv2d(x, w, padding=1)
+gx64 = F.conv_transpose2d(torch.ones(y64.shape, dtype=torch.float64), w, padding=1)
+scale, gscale = y64.abs().max(), gx64.abs().max()
+out["winograd"] = ((inp["y"].double() - y64).abs().max() / scale).float()
+out["direct"] = ((F.conv2d(inp["x"], inp["w"], padding=1).double() - y64).abs().max() / scale).float()
+out["grad"] = ((inp["gx"].double() - gx64).abs().max() / gscale).float()]], {x = x, w = w, y = y:detach(), gx = xg.grad})
+  local err, direct, gerr = e.winograd:item(), e.direct:item(), e.grad:item()
+  T.diag(("Winograd forward: max error %.3g of the largest output; direct float32 (PyTorch) %.3g"):format(err, direct))
+  T.ok(err <= 4 * direct and err < 1e-5, "Winograd forward stays within 4x the direct convolution's float32 error")
+  T.diag(("Winograd input gradient: max error %.3g of the largest"):format(gerr))
+  T.ok(gerr < 1e-5, "Winograd input gradient is within 1e-5 of the float64 reference")
 end
 
 -- gradient of a strided input view flows back through the view

@@ -11,6 +11,7 @@
 #include "copy.h"
 #include "matmul.h"
 #include "vecmath.h"
+#include "winograd.h"
 
 graft_status graft_conv2d_plan(graft_conv2d_shape *s, const graft_tensor *x, const graft_tensor *w,
                                const graft_tensor *b, const graft_conv2d_opts *o, graft_error *err) {
@@ -107,12 +108,24 @@ static void col2im_add(float *gx, const float *gcol, int64_t channels, const gra
             }
 }
 
-size_t graft_conv2d_scratch(const graft_conv2d_shape *s, int threads, bool backward) {
-    if (depthwise(s)) return 0;
+/* One thread's scratch on the im2col path: its columns, and for backward the column
+ * gradient and private weight and bias gradients. */
+static size_t im2col_scratch(const graft_conv2d_shape *s, bool backward) {
     size_t k = (size_t)(s->cin / s->groups * s->kh * s->kw), howo = (size_t)(s->ho * s->wo);
     size_t col = pointwise(s) ? 0 : k * howo;
-    size_t per = col + (backward ? col + (size_t)s->cout * k + (size_t)s->cout : 0);
-    return per * (size_t)threads;
+    return col + (backward ? col + (size_t)s->cout * k + (size_t)s->cout : 0);
+}
+
+size_t graft_conv2d_scratch(const graft_conv2d_shape *s, int threads, bool backward) {
+    if (depthwise(s)) return 0;
+    if (!backward && graft_winograd_applies(s)) return graft_winograd_scratch(s, threads);
+    size_t need = im2col_scratch(s, backward) * (size_t)threads;
+    if (backward && graft_winograd_applies(s)) {   /* the input gradient's pass runs first, apart */
+        graft_conv2d_shape g = graft_winograd_input_grad_shape(s);
+        size_t wg = graft_winograd_scratch(&g, threads);
+        if (wg > need) need = wg;
+    }
+    return need;
 }
 
 static void forward_image(float *y, const float *x, const float *w, const float *b,
@@ -213,7 +226,11 @@ void graft_conv2d_forward(float *y, const float *x, const float *w, const float 
         depthwise_forward(y, x, w, b, s, graft_threads_for(s->n * s->cout * s->ho * s->wo * s->kh * s->kw));
         return;
     }
-    size_t per = graft_conv2d_scratch(s, 1, false);
+    if (graft_winograd_applies(s)) {
+        graft_winograd_forward(y, x, w, b, s, false, scratch, threads);
+        return;
+    }
+    size_t per = im2col_scratch(s, false);
     int64_t xs = s->cin * s->h * s->w, ys = s->cout * s->ho * s->wo;
     int shared = s->n == 1 && s->groups == 1 ? graft_threads_for(ys * s->cin * s->kh * s->kw) : 1;
     if (shared > 1) {
@@ -324,9 +341,15 @@ void graft_conv2d_backward(float *gx, float *gw, float *gb, const float *gy, con
         depthwise_backward(gx, gw, gb, gy, x, w, s);
         return;
     }
+    if (gx && graft_winograd_applies(s)) {   /* the input gradient is a 3x3 convolution of gy */
+        graft_conv2d_shape g = graft_winograd_input_grad_shape(s);
+        graft_winograd_forward(gx, gy, w, NULL, &g, true, scratch, threads);
+        gx = NULL;
+        if (!gw && !gb) return;
+    }
     int64_t k = s->cin / s->groups * s->kh * s->kw, howo = s->ho * s->wo;
     int64_t xs = s->cin * s->h * s->w, ys = s->cout * howo;
-    size_t col = pointwise(s) ? 0 : (size_t)(k * howo), per = graft_conv2d_scratch(s, 1, true);
+    size_t col = pointwise(s) ? 0 : (size_t)(k * howo), per = im2col_scratch(s, true);
     if (threads <= 1) {
         for (int64_t n = 0; n < s->n; n++)
             backward_image(gx ? gx + n * xs : NULL, gw, gb, gy + n * ys, x + n * xs, w, s, scratch,

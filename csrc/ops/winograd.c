@@ -1,0 +1,200 @@
+/* F(2x2, 3x3) Winograd convolution: weight, input and output transforms around 16 GEMMs. */
+#include "winograd.h"
+
+#include <omp.h>
+#include <string.h>
+
+#include "../core/threads.h"
+#include "matmul.h"
+#include "vecmath.h"
+
+/* Measured on ResNet's layers (bench/suite.lua): the weight transform, done per call, is
+ * repaid over two or more images but not one, and maps under 8x8 leave GEMMs too narrow. */
+bool graft_winograd_applies(const graft_conv2d_shape *s) {
+    return s->kh == 3 && s->kw == 3 && s->sh == 1 && s->sw == 1 && s->dh == 1 && s->dw == 1 && s->groups == 1 &&
+           s->ph <= 2 && s->pw <= 2 && s->cin >= 16 && s->cout >= 16 && s->n >= 2 && s->ho >= 8 && s->wo >= 8 &&
+           s->h >= 8 && s->w >= 8;
+}
+
+graft_conv2d_shape graft_winograd_input_grad_shape(const graft_conv2d_shape *s) {
+    graft_conv2d_shape g = *s;
+    g.cin = s->cout;
+    g.h = s->ho;
+    g.w = s->wo;
+    g.cout = s->cin;
+    g.ho = s->h;
+    g.wo = s->w;
+    g.ph = 2 - s->ph;
+    g.pw = 2 - s->pw;
+    return g;
+}
+
+static int64_t tiles(const graft_conv2d_shape *s) { return ((s->ho + 1) / 2) * ((s->wo + 1) / 2); }
+/* Zero-padded input rows (4 of 2 tw + 2 floats), also the output's two row buffers. */
+static size_t pad_floats(const graft_conv2d_shape *s) { return 4 * (size_t)((s->wo + 1) / 2 * 2 + 2); }
+
+size_t graft_winograd_scratch(const graft_conv2d_shape *s, int threads) {
+    size_t t = (size_t)tiles(s);
+    int pads = threads > graft_threads_get() ? threads : graft_threads_get();   /* one per thread of a team */
+    return 16 * (size_t)(s->cout * s->cin) + (size_t)threads * 16 * t * (size_t)(s->cin + s->cout) +
+           (size_t)pads * pad_floats(s);
+}
+
+/* U[xi][co][ci] = G g G^T, G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]. */
+static void transform_weights(float *u, const float *w, const graft_conv2d_shape *s, bool flipped, int threads) {
+    int64_t co_n = s->cout, ci_n = s->cin, plane = co_n * ci_n;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t co = 0; co < co_n; co++)
+        for (int64_t ci = 0; ci < ci_n; ci++) {
+            float g[3][3];
+            for (int i = 0; i < 3; i++)
+                for (int j = 0; j < 3; j++)   /* flipped: the input gradient's rotated, transposed weight */
+                    g[i][j] = flipped ? w[(ci * co_n + co) * 9 + (2 - i) * 3 + (2 - j)] : w[(co * ci_n + ci) * 9 + i * 3 + j];
+            float a[4][3];
+            for (int j = 0; j < 3; j++) {
+                a[0][j] = g[0][j];
+                a[1][j] = 0.5f * (g[0][j] + g[1][j] + g[2][j]);
+                a[2][j] = 0.5f * (g[0][j] - g[1][j] + g[2][j]);
+                a[3][j] = g[2][j];
+            }
+            for (int i = 0; i < 4; i++) {
+                float *ui = u + (int64_t)(i * 4) * plane + co * ci_n + ci;
+                ui[0] = a[i][0];
+                ui[plane] = 0.5f * (a[i][0] + a[i][1] + a[i][2]);
+                ui[2 * plane] = 0.5f * (a[i][0] - a[i][1] + a[i][2]);
+                ui[3 * plane] = a[i][2];
+            }
+        }
+}
+
+/* One row of tiles of the input transform: V[xi][t] = B^T d B for t = 0..tw-1, B^T = [1 0 -1 0;
+ * 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. Tile t's 4x4 d is columns 2t..2t+3 of four zero-padded input
+ * rows, each stored as its even columns then its odd ones (tw + 1 of each), so that every
+ * load is unit-stride and the loop vectorises across tiles. */
+GRAFT_CLONES
+static void input_row(float *restrict v, int64_t plane, const float *restrict rows, int64_t tw) {
+    const int64_t half = tw + 1, width = 2 * half;
+    for (int64_t t = 0; t < tw; t++) {
+        float q[4][4];   /* B^T d: combinations of rows */
+        for (int j = 0; j < 4; j++) {
+            const float *col = rows + (j & 1) * half + t + (j >> 1);   /* column 2t + j */
+            float d0 = col[0], d1 = col[width], d2 = col[2 * width], d3 = col[3 * width];
+            q[0][j] = d0 - d2;
+            q[1][j] = d1 + d2;
+            q[2][j] = d2 - d1;
+            q[3][j] = d1 - d3;
+        }
+        for (int i = 0; i < 4; i++) {   /* (B^T d) B: combinations of columns */
+            v[(i * 4 + 0) * plane + t] = q[i][0] - q[i][2];
+            v[(i * 4 + 1) * plane + t] = q[i][1] + q[i][2];
+            v[(i * 4 + 2) * plane + t] = q[i][2] - q[i][1];
+            v[(i * 4 + 3) * plane + t] = q[i][1] - q[i][3];
+        }
+    }
+}
+
+/* V[xi][ci][t] for channels [c0, c1): each row of tiles reads four input rows, copied with
+ * their zero padding, split into even and odd columns, into `pad`. */
+static void transform_input(float *v, const float *x, const graft_conv2d_shape *s, float *pad, int64_t c0, int64_t c1) {
+    int64_t tw = (s->wo + 1) / 2, th = (s->ho + 1) / 2, nt = th * tw, plane = s->cin * nt, half = tw + 1;
+    for (int64_t c = c0; c < c1; c++) {
+        const float *xc = x + c * s->h * s->w;
+        for (int64_t ty = 0; ty < th; ty++) {
+            for (int i = 0; i < 4; i++) {
+                float *even = pad + i * 2 * half, *odd = even + half;
+                int64_t yy = 2 * ty - s->ph + i;
+                const float *src = yy >= 0 && yy < s->h ? xc + yy * s->w : NULL;
+                for (int64_t k = 0; k < half; k++) {
+                    int64_t e = 2 * k - s->pw, o = e + 1;
+                    even[k] = src && e >= 0 && e < s->w ? src[e] : 0.0f;
+                    odd[k] = src && o >= 0 && o < s->w ? src[o] : 0.0f;
+                }
+            }
+            input_row(v + c * nt + ty * tw, plane, pad, tw);
+        }
+    }
+}
+
+/* One row of tiles of the output transform into two rows `out` of 2 tw floats:
+ * A^T m A with A^T = [1 1 1 0; 0 1 -1 -1]. */
+GRAFT_CLONES
+static void output_row(float *restrict out0, float *restrict out1, const float *restrict m, int64_t plane, int64_t tw) {
+    for (int64_t t = 0; t < tw; t++) {
+        float q[16];
+        for (int i = 0; i < 16; i++) q[i] = m[i * plane + t];
+        float a[4], c[4];
+        for (int j = 0; j < 4; j++) {
+            a[j] = q[j] + q[4 + j] + q[8 + j];
+            c[j] = q[4 + j] - q[8 + j] - q[12 + j];
+        }
+        out0[2 * t] = a[0] + a[1] + a[2];
+        out0[2 * t + 1] = a[1] - a[2] - a[3];
+        out1[2 * t] = c[0] + c[1] + c[2];
+        out1[2 * t + 1] = c[1] - c[2] - c[3];
+    }
+}
+
+/* y = (or +=) the output tiles + b for output channels [c0, c1), through two row buffers
+ * in `pad` (the last row or column of a tile is dropped where the output's size is odd). */
+static void transform_output(float *y, const float *m, const float *b, const graft_conv2d_shape *s, bool accumulate,
+                             float *pad, int64_t c0, int64_t c1) {
+    int64_t tw = (s->wo + 1) / 2, th = (s->ho + 1) / 2, nt = th * tw, plane = s->cout * nt;
+    for (int64_t c = c0; c < c1; c++) {
+        float bias = b ? b[c] : 0.0f;
+        float *yc = y + c * s->ho * s->wo;
+        for (int64_t ty = 0; ty < th; ty++) {
+            output_row(pad, pad + 2 * tw, m + c * nt + ty * tw, plane, tw);
+            for (int i = 0; i < 2 && 2 * ty + i < s->ho; i++) {
+                const float *src = pad + i * 2 * tw;
+                float *row = yc + (2 * ty + i) * s->wo;
+                if (accumulate)
+                    for (int64_t k = 0; k < s->wo; k++) row[k] += src[k] + bias;
+                else
+                    for (int64_t k = 0; k < s->wo; k++) row[k] = src[k] + bias;
+            }
+        }
+    }
+}
+
+/* One image's 16 products M[xi] (cout, tiles) = U[xi] (cout, cin) V[xi] (cin, tiles). */
+static void products(float *m, const float *u, const float *v, const graft_conv2d_shape *s, int64_t xi0, int64_t xi1) {
+    int64_t nt = tiles(s);
+    for (int64_t xi = xi0; xi < xi1; xi++)
+        graft_sgemm(false, false, s->cout, nt, s->cin, 1.0f, u + xi * s->cout * s->cin, s->cin,
+                    v + xi * s->cin * nt, nt, 0.0f, m + xi * s->cout * nt, nt);
+}
+
+void graft_winograd_forward(float *y, const float *x, const float *w, const float *b, const graft_conv2d_shape *s,
+                            bool flipped, float *scratch, int threads) {
+    int64_t nt = tiles(s), xs = s->cin * s->h * s->w, ys = s->cout * s->ho * s->wo;
+    size_t per = (size_t)(16 * nt * (s->cin + s->cout));
+    float *u = scratch, *work = u + 16 * s->cout * s->cin;
+    float *pads = work + per * (size_t)(threads > 1 ? threads : 1);
+    transform_weights(u, w, s, flipped, graft_threads_for(s->cout * s->cin * 64));
+    if (threads > 1) {   /* whole images per thread, each on one BLAS thread */
+#pragma omp parallel for num_threads(threads) schedule(dynamic)
+        for (int64_t n = 0; n < s->n; n++) {
+            int t = omp_get_thread_num();
+            float *v = work + per * (size_t)t, *m = v + 16 * nt * s->cin, *pad = pads + pad_floats(s) * (size_t)t;
+            transform_input(v, x + n * xs, s, pad, 0, s->cin);
+            products(m, u, v, s, 0, 16);
+            transform_output(y + n * ys, m, b, s, flipped, pad, 0, s->cout);
+        }
+        return;
+    }
+    /* one image at a time, its channels and tile positions shared among a team */
+    float *v = work, *m = v + 16 * nt * s->cin;
+    int team = graft_threads_for(ys * s->cin * 4);
+    for (int64_t n = 0; n < s->n; n++) {
+#pragma omp parallel num_threads(team)
+        {
+            int t = omp_get_thread_num(), k = omp_get_num_threads();
+            float *pad = pads + pad_floats(s) * (size_t)t;
+            transform_input(v, x + n * xs, s, pad, s->cin * t / k, s->cin * (t + 1) / k);
+#pragma omp barrier
+            products(m, u, v, s, 16 * t / k, 16 * (t + 1) / k);
+#pragma omp barrier
+            transform_output(y + n * ys, m, b, s, flipped, pad, s->cout * t / k, s->cout * (t + 1) / k);
+        }
+    }
+}

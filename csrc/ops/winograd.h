@@ -1,0 +1,30 @@
+/* 3x3 stride-1 convolution by Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray 2016):
+ * each 2x2 output tile from a 4x4 input tile with 16 multiplies per channel pair instead of
+ * 36, the multiplies done as 16 GEMMs (one per tile position) over all tiles of an image.
+ * The transforms use only 1, -1 and 1/2, so the error stays within a few float epsilons of
+ * the direct sum (tests/300-conv2d.t measures it); F(4x4, 3x3) would save more multiplies
+ * but its transforms amplify rounding past the PyTorch parity tolerances. Kernels never
+ * allocate and never fail. */
+#ifndef GRAFT_OPS_WINOGRAD_H
+#define GRAFT_OPS_WINOGRAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "conv2d.h"
+
+/* 3x3 kernel, stride 1, dilation 1, one group, padding at most 2, and enough images,
+ * channels and pixels for the GEMMs to pay for the transforms. */
+bool graft_winograd_applies(const graft_conv2d_shape *s);
+/* The shape of the convolution that gives the input gradient of s: gy (n, cout, ho, wo)
+ * with the weights rotated and transposed, padding 2 - p, output (n, cin, h, w). */
+graft_conv2d_shape graft_winograd_input_grad_shape(const graft_conv2d_shape *s);
+/* Floats of scratch for graft_winograd_forward with `threads` images at once. */
+size_t graft_winograd_scratch(const graft_conv2d_shape *s, int threads);
+/* y = x conv w + b (b may be NULL). flipped: the input gradient of another convolution
+ * (see graft_winograd_input_grad_shape), w is that convolution's (cin, cout, 3, 3) weight
+ * as it is, and the result is added to y, as gradients accumulate. */
+void graft_winograd_forward(float *y, const float *x, const float *w, const float *b, const graft_conv2d_shape *s,
+                            bool flipped, float *scratch, int threads);
+
+#endif
