@@ -199,16 +199,18 @@ static graft_pool2d_opts check_pool_opts(lua_State *L, int kidx, int oidx, const
     return o;
 }
 
-/* max_pool2d(x, kernel [, opts]) -> y, positions */
+/* max_pool2d(x, kernel [, opts [, positions]]) -> y [, positions]: the positions (for
+ * backward) only when asked for. */
 static int l_max_pool2d(lua_State *L) {
     graft_tensor *x = check_tensor(L, 1);
     graft_pool2d_opts o = check_pool_opts(L, 2, 3, "max_pool2d");
-    graft_tensor *y = push_tensor(L), *idx = push_tensor(L);
+    bool positions = lua_toboolean(L, 4);
+    graft_tensor *y = push_tensor(L), *idx = positions ? push_tensor(L) : NULL;
     graft_error err;
     graft_status st;
     RETRY_ENOMEM(L, st, graft_max_pool2d(ctx_of(L), y, idx, x, &o, &err));
     check_status(L, st, "max_pool2d", &err);
-    return 2;
+    return positions ? 2 : 1;
 }
 
 /* max_pool2d_grad(g, positions, x) */

@@ -12,6 +12,7 @@
 #include "matmul.h"
 #include "vecmath.h"
 #include "winograd.h"
+#include "window.h"
 
 graft_status graft_conv2d_plan(graft_conv2d_shape *s, const graft_tensor *x, const graft_tensor *w,
                                const graft_tensor *b, const graft_conv2d_opts *o, graft_error *err) {
@@ -57,14 +58,6 @@ static bool pointwise(const graft_conv2d_shape *s) {
  * im2col + GEMM, which handles many output channels at once. */
 static bool depthwise(const graft_conv2d_shape *s) { return s->cin == s->groups && s->groups > 1; }
 
-/* The output columns ow whose input column ow*stride + off lies inside [0, width). */
-static void valid_range(int64_t off, int64_t stride, int64_t width, int64_t wo, int64_t *lo, int64_t *hi) {
-    *lo = off >= 0 ? 0 : (-off + stride - 1) / stride;
-    *hi = width - 1 - off >= 0 ? (width - 1 - off) / stride + 1 : 0;
-    if (*hi > wo) *hi = wo;
-    if (*hi < *lo) *hi = *lo;
-}
-
 /* col (cin_g*kh*kw, ho*wo) from x (cin_g, h, w); zero where the kernel hangs over padding. */
 static void im2col(float *col, const float *x, int64_t channels, const graft_conv2d_shape *s) {
     int64_t howo = s->ho * s->wo;
@@ -73,7 +66,7 @@ static void im2col(float *col, const float *x, int64_t channels, const graft_con
             for (int64_t j = 0; j < s->kw; j++) {
                 float *dst = col + ((c * s->kh + i) * s->kw + j) * howo;
                 int64_t off = j * s->dw - s->pw, lo, hi;
-                valid_range(off, s->sw, s->w, s->wo, &lo, &hi);
+                graft_valid_range(off, s->sw, s->w, s->wo, &lo, &hi);
                 for (int64_t oh = 0; oh < s->ho; oh++, dst += s->wo) {
                     int64_t ih = oh * s->sh - s->ph + i * s->dh;
                     if (ih < 0 || ih >= s->h) {
@@ -98,7 +91,7 @@ static void col2im_add(float *gx, const float *gcol, int64_t channels, const gra
             for (int64_t j = 0; j < s->kw; j++) {
                 const float *src = gcol + ((c * s->kh + i) * s->kw + j) * howo;
                 int64_t off = j * s->dw - s->pw, lo, hi;
-                valid_range(off, s->sw, s->w, s->wo, &lo, &hi);
+                graft_valid_range(off, s->sw, s->w, s->wo, &lo, &hi);
                 for (int64_t oh = 0; oh < s->ho; oh++, src += s->wo) {
                     int64_t ih = oh * s->sh - s->ph + i * s->dh;
                     if (ih < 0 || ih >= s->h) continue;
@@ -164,7 +157,7 @@ static void depthwise_plane(float *restrict yc, const float *restrict xc, const 
             for (int64_t j = 0; j < s->kw; j++) {
                 float wv = wc[i * s->kw + j];
                 int64_t off = j * s->dw - s->pw, lo, hi;
-                valid_range(off, s->sw, s->w, s->wo, &lo, &hi);
+                graft_valid_range(off, s->sw, s->w, s->wo, &lo, &hi);
                 if (s->sw == 1)
                     for (int64_t ow = lo; ow < hi; ow++) yr[ow] += wv * xr[ow + off];
                 else
@@ -293,7 +286,7 @@ static void depthwise_plane_grad(float *restrict gxc, float *restrict gwc, float
             if (ih < 0 || ih >= s->h) continue;
             for (int64_t j = 0; j < s->kw; j++) {
                 int64_t off = j * s->dw - s->pw, lo, hi;
-                valid_range(off, s->sw, s->w, s->wo, &lo, &hi);
+                graft_valid_range(off, s->sw, s->w, s->wo, &lo, &hi);
                 int64_t sw = s->sw;
                 if (gxc) {
                     float *restrict gxr = gxc + ih * s->w + off;

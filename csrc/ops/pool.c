@@ -6,6 +6,8 @@
 
 #include "../core/threads.h"
 #include "copy.h"
+#include "vecmath.h"
+#include "window.h"
 
 typedef struct {
     int64_t planes, h, w, oh, ow;
@@ -47,6 +49,30 @@ static graft_status plan(geometry *g, int64_t out_size[GRAFT_MAX_DIMS], const gr
     return GRAFT_OK;
 }
 
+/* Max over each window, without positions: a row at a time, each window tap compared
+ * against the output row over the columns where it reads real pixels (padding never wins),
+ * a select the compiler vectorises. NaN wins, as in PyTorch. */
+GRAFT_CLONES
+static void max_plane(float *restrict yp, const float *restrict xp, const geometry *g, const graft_pool2d_opts *o) {
+    for (int64_t oh = 0; oh < g->oh; oh++) {
+        float *restrict yr = yp + oh * g->ow;
+        for (int64_t ow = 0; ow < g->ow; ow++) yr[ow] = -INFINITY;
+        for (int64_t i = 0; i < o->kernel[0]; i++) {
+            int64_t ih = oh * o->stride[0] - o->padding[0] + i * o->dilation[0];
+            if (ih < 0 || ih >= g->h) continue;
+            const float *restrict xr = xp + ih * g->w;
+            for (int64_t j = 0; j < o->kernel[1]; j++) {
+                int64_t off = j * o->dilation[1] - o->padding[1], lo, hi, sw = o->stride[1];
+                graft_valid_range(off, sw, g->w, g->ow, &lo, &hi);
+                for (int64_t ow = lo; ow < hi; ow++) {
+                    float v = xr[ow * sw + off], best = yr[ow];
+                    yr[ow] = v > best || v != v ? v : best;
+                }
+            }
+        }
+    }
+}
+
 graft_status graft_max_pool2d(graft_ctx *ctx, graft_tensor *out, graft_tensor *idx,
                               const graft_tensor *x, const graft_pool2d_opts *o, graft_error *err) {
     geometry g;
@@ -56,8 +82,14 @@ graft_status graft_max_pool2d(graft_ctx *ctx, graft_tensor *out, graft_tensor *i
     graft_tensor cx;
     st = graft_contiguous_as(ctx, &cx, x, GRAFT_F32, err);
     if (st == GRAFT_OK) st = graft_tensor_alloc(out, ctx, GRAFT_F32, x->ndim, size, err);
-    if (st == GRAFT_OK) st = graft_tensor_alloc(idx, ctx, GRAFT_I64, x->ndim, size, err);
-    if (st == GRAFT_OK) {
+    if (st == GRAFT_OK && idx) st = graft_tensor_alloc(idx, ctx, GRAFT_I64, x->ndim, size, err);
+    if (st == GRAFT_OK && !idx) {
+        const float *px = graft_tensor_data(&cx);
+        float *py = graft_tensor_data(out);
+        int nt = graft_threads_for(g.planes * g.oh * g.ow * o->kernel[0] * o->kernel[1]);
+#pragma omp parallel for num_threads(nt) schedule(static)
+        for (int64_t p = 0; p < g.planes; p++) max_plane(py + p * g.oh * g.ow, px + p * g.h * g.w, &g, o);
+    } else if (st == GRAFT_OK) {
         const float *px = graft_tensor_data(&cx);
         float *py = graft_tensor_data(out);
         int64_t *pi = graft_tensor_data(idx);

@@ -14,7 +14,8 @@ typedef struct {
     int64_t divisor;   /* 0: none (divisor_override) */
 } graft_pool2d_opts;
 
-/* out and idx (i64 positions within each input plane) are empty headers. */
+/* out and idx (i64 positions within each input plane) are empty headers; idx NULL: no
+ * positions (inference), and a faster kernel. */
 graft_status graft_max_pool2d(graft_ctx *ctx, graft_tensor *out, graft_tensor *idx,
                               const graft_tensor *x, const graft_pool2d_opts *o, graft_error *err);
 /* gx (empty, x's shape) from g and the positions max_pool2d picked. */

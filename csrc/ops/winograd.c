@@ -30,14 +30,19 @@ graft_conv2d_shape graft_winograd_input_grad_shape(const graft_conv2d_shape *s) 
 }
 
 static int64_t tiles(const graft_conv2d_shape *s) { return ((s->ho + 1) / 2) * ((s->wo + 1) / 2); }
+/* The distance between the 16 tile positions' matrices in V and M: a whole number of cache
+ * lines plus one, never a multiple of 4 KiB, whose 16 streams would all fall in one L1 set. */
+static int64_t skewed(int64_t floats) { return (floats + 15) / 16 * 16 + 16; }
+/* One image's V (cin x tiles) and M (cout x tiles) for all 16 positions. */
+static size_t image_floats(const graft_conv2d_shape *s) {
+    return (size_t)(16 * (skewed(s->cin * tiles(s)) + skewed(s->cout * tiles(s))));
+}
 /* Zero-padded input rows (4 of 2 tw + 2 floats), also the output's two row buffers. */
 static size_t pad_floats(const graft_conv2d_shape *s) { return 4 * (size_t)((s->wo + 1) / 2 * 2 + 2); }
 
 size_t graft_winograd_scratch(const graft_conv2d_shape *s, int threads) {
-    size_t t = (size_t)tiles(s);
     int pads = threads > graft_threads_get() ? threads : graft_threads_get();   /* one per thread of a team */
-    return 16 * (size_t)(s->cout * s->cin) + (size_t)threads * 16 * t * (size_t)(s->cin + s->cout) +
-           (size_t)pads * pad_floats(s);
+    return 16 * (size_t)(s->cout * s->cin) + (size_t)threads * image_floats(s) + (size_t)pads * pad_floats(s);
 }
 
 /* U[xi][co][ci] = G g G^T, G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]. */
@@ -96,7 +101,7 @@ static void input_row(float *restrict v, int64_t plane, const float *restrict ro
 /* V[xi][ci][t] for channels [c0, c1): each row of tiles reads four input rows, copied with
  * their zero padding, split into even and odd columns, into `pad`. */
 static void transform_input(float *v, const float *x, const graft_conv2d_shape *s, float *pad, int64_t c0, int64_t c1) {
-    int64_t tw = (s->wo + 1) / 2, th = (s->ho + 1) / 2, nt = th * tw, plane = s->cin * nt, half = tw + 1;
+    int64_t tw = (s->wo + 1) / 2, th = (s->ho + 1) / 2, nt = th * tw, plane = skewed(s->cin * nt), half = tw + 1;
     for (int64_t c = c0; c < c1; c++) {
         const float *xc = x + c * s->h * s->w;
         for (int64_t ty = 0; ty < th; ty++) {
@@ -138,7 +143,7 @@ static void output_row(float *restrict out0, float *restrict out1, const float *
  * in `pad` (the last row or column of a tile is dropped where the output's size is odd). */
 static void transform_output(float *y, const float *m, const float *b, const graft_conv2d_shape *s, bool accumulate,
                              float *pad, int64_t c0, int64_t c1) {
-    int64_t tw = (s->wo + 1) / 2, th = (s->ho + 1) / 2, nt = th * tw, plane = s->cout * nt;
+    int64_t tw = (s->wo + 1) / 2, th = (s->ho + 1) / 2, nt = th * tw, plane = skewed(s->cout * nt);
     for (int64_t c = c0; c < c1; c++) {
         float bias = b ? b[c] : 0.0f;
         float *yc = y + c * s->ho * s->wo;
@@ -158,16 +163,16 @@ static void transform_output(float *y, const float *m, const float *b, const gra
 
 /* One image's 16 products M[xi] (cout, tiles) = U[xi] (cout, cin) V[xi] (cin, tiles). */
 static void products(float *m, const float *u, const float *v, const graft_conv2d_shape *s, int64_t xi0, int64_t xi1) {
-    int64_t nt = tiles(s);
+    int64_t nt = tiles(s), vp = skewed(s->cin * nt), mp = skewed(s->cout * nt);
     for (int64_t xi = xi0; xi < xi1; xi++)
-        graft_sgemm(false, false, s->cout, nt, s->cin, 1.0f, u + xi * s->cout * s->cin, s->cin,
-                    v + xi * s->cin * nt, nt, 0.0f, m + xi * s->cout * nt, nt);
+        graft_sgemm(false, false, s->cout, nt, s->cin, 1.0f, u + xi * s->cout * s->cin, s->cin, v + xi * vp, nt, 0.0f,
+                    m + xi * mp, nt);
 }
 
 void graft_winograd_forward(float *y, const float *x, const float *w, const float *b, const graft_conv2d_shape *s,
                             bool flipped, float *scratch, int threads) {
     int64_t nt = tiles(s), xs = s->cin * s->h * s->w, ys = s->cout * s->ho * s->wo;
-    size_t per = (size_t)(16 * nt * (s->cin + s->cout));
+    size_t per = image_floats(s);
     float *u = scratch, *work = u + 16 * s->cout * s->cin;
     float *pads = work + per * (size_t)(threads > 1 ? threads : 1);
     transform_weights(u, w, s, flipped, graft_threads_for(s->cout * s->cin * 64));
@@ -175,7 +180,7 @@ void graft_winograd_forward(float *y, const float *x, const float *w, const floa
 #pragma omp parallel for num_threads(threads) schedule(dynamic)
         for (int64_t n = 0; n < s->n; n++) {
             int t = omp_get_thread_num();
-            float *v = work + per * (size_t)t, *m = v + 16 * nt * s->cin, *pad = pads + pad_floats(s) * (size_t)t;
+            float *v = work + per * (size_t)t, *m = v + 16 * skewed(s->cin * nt), *pad = pads + pad_floats(s) * (size_t)t;
             transform_input(v, x + n * xs, s, pad, 0, s->cin);
             products(m, u, v, s, 0, 16);
             transform_output(y + n * ys, m, b, s, flipped, pad, 0, s->cout);
@@ -183,7 +188,7 @@ void graft_winograd_forward(float *y, const float *x, const float *w, const floa
         return;
     }
     /* one image at a time, its channels and tile positions shared among a team */
-    float *v = work, *m = v + 16 * nt * s->cin;
+    float *v = work, *m = v + 16 * skewed(s->cin * nt);
     int team = graft_threads_for(ys * s->cin * 4);
     for (int64_t n = 0; n < s->n; n++) {
 #pragma omp parallel num_threads(team)

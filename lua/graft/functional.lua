@@ -65,8 +65,9 @@ function F.log_softmax(x, dim) return softmax(x, dim, true) end
 
 --- max_pool2d(x, kernel [, {stride, padding, dilation, ceil_mode}])
 function F.max_pool2d(x, kernel, opts)
-  local y, idx = K.max_pool2d(x, kernel, opts)
-  if should_record(x) then
+  local rec = should_record(x)
+  local y, idx = K.max_pool2d(x, kernel, opts, rec)
+  if rec then
     record(y, "max_pool2d", function(c, g) return K.max_pool2d_grad(g, c.idx, c.x) end,
            {x}, {x = x, idx = idx}, 1)
   end
