@@ -13,7 +13,7 @@
 
 #include "rng.h"
 
-#define GRAFT_CACHE_SLOTS 16
+#define GRAFT_CACHE_SLOTS 64
 #define GRAFT_CACHE_MIN_BYTES ((size_t)256 << 10)   /* smaller blocks: malloc does well */
 #define GRAFT_CACHE_LIMIT_BYTES ((size_t)256 << 20)
 

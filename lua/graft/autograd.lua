@@ -45,13 +45,16 @@ end
 -- gradient per input (nil where not needed); ctx holds what backward needs.
 function A.record(out, name, backward, inputs, ctx, n)
   n = n or #inputs
-  local needs, nodes = {}, {}
+  -- The node links to the nodes of its inputs and keeps only the leaves among them (whose
+  -- .grad it fills): an intermediate input stays alive only if ctx saved it for backward.
+  local needs, nodes, leaves = {}, {}, {}
   for i = 1, n do
     local x = inputs[i]
     needs[i] = wants(x)
     nodes[i] = needs[i] and x.grad_fn or false
+    if needs[i] and not nodes[i] then leaves[i] = x end
   end
-  out.grad_fn = {name = name, backward = backward, inputs = inputs, n = n, needs = needs,
+  out.grad_fn = {name = name, backward = backward, leaves = leaves, n = n, needs = needs,
                  nodes = nodes, ctx = ctx}
   out.requires_grad = true
   return out
@@ -123,12 +126,12 @@ local function run_backward(root, grad, opts)
           pending[child] = pending[child] - 1
           if pending[child] == 0 then ready[#ready + 1] = child end
         elseif gi ~= nil then
-          accumulate(node.inputs[i], gi)
+          accumulate(node.leaves[i], gi)
         end
       end
     end
     if not retain then   -- free what the node saved and its links: activations can go
-      node.ctx, node.inputs, node.nodes, node.freed = nil, nil, nil, true
+      node.ctx, node.leaves, node.nodes, node.freed = nil, nil, nil, true
     end
   end
 end

@@ -41,11 +41,15 @@ function F.linear(x, w, b)
 end
 
 -- Activations: relu relu6 sigmoid tanh silu gelu (erf form) hardswish hardsigmoid.
+-- relu and relu6 pass the gradient exactly where their output is inside (0, top), so they
+-- keep the output, which the next layer keeps anyway, and their input can be freed: the
+-- memory PyTorch saves with in-place ReLU.
+local FROM_OUTPUT = {relu = true, relu6 = true}
 for _, name in ipairs {"relu", "relu6", "sigmoid", "tanh", "silu", "gelu", "hardswish", "hardsigmoid"} do
   local backward = function(c, g) return K.activation_grad(name, g, c.x) end
   F[name] = function(x)
     local y = K.activation(name, x)
-    if should_record(x) then record(y, name, backward, {x}, {x = x}, 1) end
+    if should_record(x) then record(y, name, backward, {x}, {x = FROM_OUTPUT[name] and y or x}, 1) end
     return y
   end
 end

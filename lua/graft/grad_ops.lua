@@ -44,12 +44,14 @@ end
 
 -- ---- elementwise, two operands ----------------------------------------------------------
 
-local function save_ab(out, a, b) return {a = a, b = b, sa = shape_of(a), sb = shape_of(b), out = out} end
+-- Each op keeps only what its gradient reads: whatever it keeps stays alive until backward.
+local function save_ab(_, a, b) return {a = a, b = b, sa = shape_of(a), sb = shape_of(b)} end
+local function save_shapes(_, a, b) return {sa = shape_of(a), sb = shape_of(b)} end
 
-differentiable("add", 2, save_ab, function(c, g, needs)
+differentiable("add", 2, save_shapes, function(c, g, needs)
   return needs[1] and sum_to(g, c.sa), needs[2] and sum_to(g, c.sb)
 end)
-differentiable("sub", 2, save_ab, function(c, g, needs)
+differentiable("sub", 2, save_shapes, function(c, g, needs)
   return needs[1] and sum_to(g, c.sa), needs[2] and sum_to(-g, c.sb)
 end)
 differentiable("mul", 2, save_ab, function(c, g, needs)
@@ -93,7 +95,7 @@ do
           gb = sum_to(g * c.out * loga, c.sb)
         end
         return ga, gb
-      end, {a, b}, save_ab(out, a, b), 2)
+      end, {a, b}, {a = a, b = b, sa = shape_of(a), sb = shape_of(b), out = out}, 2)
     end
     return out
   end
@@ -101,19 +103,23 @@ end
 
 -- ---- elementwise, one operand -------------------------------------------------------------
 
-local function save_x(out, x) return {x = x, out = out} end
-local function unary(name, grad) differentiable(name, 1, save_x, grad) end
+-- keep: "x" or "out", the one tensor the gradient reads (relu reads its output: out > 0
+-- exactly where x > 0), or nil
+local function unary(name, grad, keep)
+  differentiable(name, 1, function(out, x) return {x = keep == "x" and x or nil, out = keep == "out" and out or nil} end,
+                 grad)
+end
 
 unary("neg", function(_, g) return -g end)
-unary("abs", function(c, g) return g * raw.sign(c.x) end)
-unary("relu", function(c, g) return g * raw.gt(c.x, 0) end)
-unary("exp", function(c, g) return g * c.out end)
-unary("log", function(c, g) return g / c.x end)
-unary("sqrt", function(c, g) return g / (c.out * 2) end)
-unary("rsqrt", function(c, g) return g * raw.pow(c.out, 3) * -0.5 end)
-unary("sigmoid", function(c, g) return g * c.out * (1 - c.out) end)
-unary("tanh", function(c, g) return g * (1 - c.out * c.out) end)
-unary("reciprocal", function(c, g) return -g * c.out * c.out end)
+unary("abs", function(c, g) return g * raw.sign(c.x) end, "x")
+unary("relu", function(c, g) return g * raw.gt(c.out, 0) end, "out")
+unary("exp", function(c, g) return g * c.out end, "out")
+unary("log", function(c, g) return g / c.x end, "x")
+unary("sqrt", function(c, g) return g / (c.out * 2) end, "out")
+unary("rsqrt", function(c, g) return g * raw.pow(c.out, 3) * -0.5 end, "out")
+unary("sigmoid", function(c, g) return g * c.out * (1 - c.out) end, "out")
+unary("tanh", function(c, g) return g * (1 - c.out * c.out) end, "out")
+unary("reciprocal", function(c, g) return -g * c.out * c.out end, "out")
 for _, name in ipairs {"sign", "floor", "ceil", "round"} do   -- flat almost everywhere
   unary(name, function(_, g) return g * 0 end)
 end
