@@ -1,6 +1,5 @@
 /* graft_ctx set-up and its cache of freed blocks. */
 #include "ctx.h"
-#include "block.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -37,19 +36,27 @@ void *graft_ctx_take_block(graft_ctx *ctx, size_t bytes) {
     return found;
 }
 
+/* What the cache may hold next to the live tensors: never more than would take the two
+ * past the highest live total seen (or a small floor), so the cache keeps what a repeating
+ * loop has already shown it needs, and never raises the process's peak. */
+static size_t cache_budget(graft_ctx *ctx) {
+    size_t peak = atomic_load(&ctx->peak_bytes), live = atomic_load(&ctx->live_bytes);
+    if (peak < GRAFT_CACHE_FLOOR_BYTES) peak = GRAFT_CACHE_FLOOR_BYTES;
+    return peak > live ? peak - live : 0;
+}
+
 bool graft_ctx_give_block(graft_ctx *ctx, void *data, size_t bytes) {
-    if (bytes < GRAFT_CACHE_MIN_BYTES || bytes > GRAFT_CACHE_LIMIT_BYTES) return false;
+    size_t budget = cache_budget(ctx);
+    if (bytes < GRAFT_CACHE_MIN_BYTES || bytes > budget) return false;
     void *evicted[GRAFT_CACHE_SLOTS];
-    size_t evicted_bytes[GRAFT_CACHE_SLOTS];
     int nevicted = 0;
     bool kept = false;
     pthread_mutex_lock(&ctx->cache_lock);
     if (!ctx->closed) {
         /* Make room by dropping the oldest blocks. */
         while (ctx->ncached > 0 && (ctx->ncached == GRAFT_CACHE_SLOTS ||
-                                    ctx->cached_bytes + bytes > GRAFT_CACHE_LIMIT_BYTES)) {
-            evicted[nevicted] = ctx->cache[0].data;
-            evicted_bytes[nevicted++] = ctx->cache[0].bytes;
+                                    ctx->cached_bytes + bytes > budget)) {
+            evicted[nevicted++] = ctx->cache[0].data;
             ctx->cached_bytes -= ctx->cache[0].bytes;
             memmove(&ctx->cache[0], &ctx->cache[1], sizeof ctx->cache[0] * (size_t)(ctx->ncached - 1));
             ctx->ncached--;
@@ -61,23 +68,19 @@ bool graft_ctx_give_block(graft_ctx *ctx, void *data, size_t bytes) {
         kept = true;
     }
     pthread_mutex_unlock(&ctx->cache_lock);
-    for (int i = 0; i < nevicted; i++) graft_block_free(evicted[i], evicted_bytes[i]);   /* outside the lock */
+    for (int i = 0; i < nevicted; i++) free(evicted[i]);   /* outside the lock */
     return kept;
 }
 
 void graft_ctx_flush(graft_ctx *ctx) {
     void *blocks[GRAFT_CACHE_SLOTS];
-    size_t bytes[GRAFT_CACHE_SLOTS];
     pthread_mutex_lock(&ctx->cache_lock);
     int n = ctx->ncached;
-    for (int i = 0; i < n; i++) {
-        blocks[i] = ctx->cache[i].data;
-        bytes[i] = ctx->cache[i].bytes;
-    }
+    for (int i = 0; i < n; i++) blocks[i] = ctx->cache[i].data;
     ctx->ncached = 0;
     ctx->cached_bytes = 0;
     pthread_mutex_unlock(&ctx->cache_lock);
-    for (int i = 0; i < n; i++) graft_block_free(blocks[i], bytes[i]);
+    for (int i = 0; i < n; i++) free(blocks[i]);
 }
 
 size_t graft_ctx_cached_bytes(graft_ctx *ctx) {

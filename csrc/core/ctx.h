@@ -15,7 +15,7 @@
 
 #define GRAFT_CACHE_SLOTS 64
 #define GRAFT_CACHE_MIN_BYTES ((size_t)256 << 10)   /* smaller blocks: malloc does well */
-#define GRAFT_CACHE_LIMIT_BYTES ((size_t)256 << 20)
+#define GRAFT_CACHE_FLOOR_BYTES ((size_t)64 << 20)   /* see cache_budget in ctx.c */
 
 /* Kernel calls counted per state, so tests can see what backward did and did not run. */
 typedef enum {

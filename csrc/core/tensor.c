@@ -1,6 +1,5 @@
 /* Storage lifetime, shape arithmetic and header-only views. */
 #include "tensor.h"
-#include "block.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -70,15 +69,15 @@ static graft_status storage_new(graft_storage **out, graft_ctx *ctx, size_t nbyt
         data = graft_ctx_take_block(ctx, rounded);
     }
     graft_storage *s = malloc(sizeof *s);
-    if (!data) data = graft_block_alloc(rounded);
+    if (!data) data = aligned_alloc(64, rounded);
     if ((!s || !data) && ctx) {   /* cached blocks of other sizes may be what is missing */
         graft_ctx_flush(ctx);
         if (!s) s = malloc(sizeof *s);
-        if (!data) data = graft_block_alloc(rounded);
+        if (!data) data = aligned_alloc(64, rounded);
     }
     if (!s || !data) {
         free(s);
-        graft_block_free(data, rounded);
+        free(data);
         return graft_error_set(err, GRAFT_ENOMEM, "out of memory allocating %zu bytes", rounded);
     }
     if (zero) memset(data, 0, rounded);
@@ -135,7 +134,7 @@ void graft_tensor_release(graft_tensor *t) {
     t->storage = NULL;
     if (!s || atomic_fetch_sub(&s->refs, 1) != 1) return;
     if (s->ctx) atomic_fetch_sub(&s->ctx->live_bytes, s->nbytes);
-    if (!s->ctx || !graft_ctx_give_block(s->ctx, s->data, s->nbytes)) graft_block_free(s->data, s->nbytes);
+    if (!s->ctx || !graft_ctx_give_block(s->ctx, s->data, s->nbytes)) free(s->data);
     free(s);
 }
 
