@@ -88,6 +88,11 @@ out["grad"] = ((inp["gx"].double() - gx64).abs().max() / gscale).float()]], {x =
   T.ok(err <= 4 * direct and err < 1e-5, "Winograd forward stays within 4x the direct convolution's float32 error")
   T.diag(("Winograd input gradient: max error %.3g of the largest"):format(gerr))
   T.ok(gerr < 1e-5, "Winograd input gradient is within 1e-5 of the float64 reference")
+  local threads = graft.get_num_threads()
+  graft.set_num_threads(1)
+  local y1 = F.conv2d(x, w, nil, {padding = 1})
+  graft.set_num_threads(threads)
+  T.close(y1, y:detach(), "Winograd on one thread gives the same result as on " .. threads, 1e-6, 1e-6)
 end
 
 -- gradient of a strided input view flows back through the view

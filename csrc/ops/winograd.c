@@ -41,8 +41,8 @@ static size_t image_floats(const graft_conv2d_shape *s) {
 static size_t pad_floats(const graft_conv2d_shape *s) { return 4 * (size_t)((s->wo + 1) / 2 * 2 + 2); }
 
 size_t graft_winograd_scratch(const graft_conv2d_shape *s, int threads) {
-    int pads = threads > graft_threads_get() ? threads : graft_threads_get();   /* one per thread of a team */
-    return 16 * (size_t)(s->cout * s->cin) + (size_t)threads * image_floats(s) + (size_t)pads * pad_floats(s);
+    if (threads < 1) threads = 1;
+    return 16 * (size_t)(s->cout * s->cin) + (size_t)threads * (image_floats(s) + pad_floats(s));
 }
 
 /* U[xi][co][ci] = G g G^T, G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]. */
@@ -98,11 +98,11 @@ static void input_row(float *restrict v, int64_t plane, const float *restrict ro
     }
 }
 
-/* V[xi][ci][t] for channels [c0, c1): each row of tiles reads four input rows, copied with
+/* V[xi][ci][t] for every channel: each row of tiles reads four input rows, copied with
  * their zero padding, split into even and odd columns, into `pad`. */
-static void transform_input(float *v, const float *x, const graft_conv2d_shape *s, float *pad, int64_t c0, int64_t c1) {
+static void transform_input(float *v, const float *x, const graft_conv2d_shape *s, float *pad) {
     int64_t tw = (s->wo + 1) / 2, th = (s->ho + 1) / 2, nt = th * tw, plane = skewed(s->cin * nt), half = tw + 1;
-    for (int64_t c = c0; c < c1; c++) {
+    for (int64_t c = 0; c < s->cin; c++) {
         const float *xc = x + c * s->h * s->w;
         for (int64_t ty = 0; ty < th; ty++) {
             for (int i = 0; i < 4; i++) {
@@ -139,12 +139,12 @@ static void output_row(float *restrict out0, float *restrict out1, const float *
     }
 }
 
-/* y = (or +=) the output tiles + b for output channels [c0, c1), through two row buffers
+/* y = (or +=) the output tiles + b for every output channel, through two row buffers
  * in `pad` (the last row or column of a tile is dropped where the output's size is odd). */
 static void transform_output(float *y, const float *m, const float *b, const graft_conv2d_shape *s, bool accumulate,
-                             float *pad, int64_t c0, int64_t c1) {
+                             float *pad) {
     int64_t tw = (s->wo + 1) / 2, th = (s->ho + 1) / 2, nt = th * tw, plane = skewed(s->cout * nt);
-    for (int64_t c = c0; c < c1; c++) {
+    for (int64_t c = 0; c < s->cout; c++) {
         float bias = b ? b[c] : 0.0f;
         float *yc = y + c * s->ho * s->wo;
         for (int64_t ty = 0; ty < th; ty++) {
@@ -162,9 +162,9 @@ static void transform_output(float *y, const float *m, const float *b, const gra
 }
 
 /* One image's 16 products M[xi] (cout, tiles) = U[xi] (cout, cin) V[xi] (cin, tiles). */
-static void products(float *m, const float *u, const float *v, const graft_conv2d_shape *s, int64_t xi0, int64_t xi1) {
+static void products(float *m, const float *u, const float *v, const graft_conv2d_shape *s) {
     int64_t nt = tiles(s), vp = skewed(s->cin * nt), mp = skewed(s->cout * nt);
-    for (int64_t xi = xi0; xi < xi1; xi++)
+    for (int64_t xi = 0; xi < 16; xi++)
         graft_sgemm(false, false, s->cout, nt, s->cin, 1.0f, u + xi * s->cout * s->cin, s->cin, v + xi * vp, nt, 0.0f,
                     m + xi * mp, nt);
 }
@@ -173,33 +173,16 @@ void graft_winograd_forward(float *y, const float *x, const float *w, const floa
                             bool flipped, float *scratch, int threads) {
     int64_t nt = tiles(s), xs = s->cin * s->h * s->w, ys = s->cout * s->ho * s->wo;
     size_t per = image_floats(s);
-    float *u = scratch, *work = u + 16 * s->cout * s->cin;
-    float *pads = work + per * (size_t)(threads > 1 ? threads : 1);
+    if (threads < 1) threads = 1;
+    float *u = scratch, *work = u + 16 * s->cout * s->cin, *pads = work + per * (size_t)threads;
     transform_weights(u, w, s, flipped, graft_threads_for(s->cout * s->cin * 64));
-    if (threads > 1) {   /* whole images per thread, each on one BLAS thread */
+    /* whole images per thread, each on one BLAS thread (Winograd needs two images or more) */
 #pragma omp parallel for num_threads(threads) schedule(dynamic)
-        for (int64_t n = 0; n < s->n; n++) {
-            int t = omp_get_thread_num();
-            float *v = work + per * (size_t)t, *m = v + 16 * skewed(s->cin * nt), *pad = pads + pad_floats(s) * (size_t)t;
-            transform_input(v, x + n * xs, s, pad, 0, s->cin);
-            products(m, u, v, s, 0, 16);
-            transform_output(y + n * ys, m, b, s, flipped, pad, 0, s->cout);
-        }
-        return;
-    }
-    /* one image at a time, its channels and tile positions shared among a team */
-    float *v = work, *m = v + 16 * skewed(s->cin * nt);
-    int team = graft_threads_for(ys * s->cin * 4);
     for (int64_t n = 0; n < s->n; n++) {
-#pragma omp parallel num_threads(team)
-        {
-            int t = omp_get_thread_num(), k = omp_get_num_threads();
-            float *pad = pads + pad_floats(s) * (size_t)t;
-            transform_input(v, x + n * xs, s, pad, s->cin * t / k, s->cin * (t + 1) / k);
-#pragma omp barrier
-            products(m, u, v, s, 16 * t / k, 16 * (t + 1) / k);
-#pragma omp barrier
-            transform_output(y + n * ys, m, b, s, flipped, pad, s->cout * t / k, s->cout * (t + 1) / k);
-        }
+        int t = omp_get_thread_num();
+        float *v = work + per * (size_t)t, *m = v + 16 * skewed(s->cin * nt), *pad = pads + pad_floats(s) * (size_t)t;
+        transform_input(v, x + n * xs, s, pad);
+        products(m, u, v, s);
+        transform_output(y + n * ys, m, b, s, flipped, pad);
     }
 }

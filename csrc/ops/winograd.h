@@ -19,7 +19,7 @@ bool graft_winograd_applies(const graft_conv2d_shape *s);
 /* The shape of the convolution that gives the input gradient of s: gy (n, cout, ho, wo)
  * with the weights rotated and transposed, padding 2 - p, output (n, cin, h, w). */
 graft_conv2d_shape graft_winograd_input_grad_shape(const graft_conv2d_shape *s);
-/* Floats of scratch for graft_winograd_forward with `threads` images at once. */
+/* Floats of scratch for graft_winograd_forward with `threads` images at once (one per thread). */
 size_t graft_winograd_scratch(const graft_conv2d_shape *s, int threads);
 /* y = x conv w + b (b may be NULL). flipped: the input gradient of another convolution
  * (see graft_winograd_input_grad_shape), w is that convolution's (cin, cout, 3, 3) weight
