@@ -64,6 +64,20 @@ end
 
 Tensor.allclose = graft.allclose
 
+--- check_finite(t [, name]) -> t: an error when any element is NaN or infinite, naming
+-- `name` (default "tensor"), the shape, how many of each, and the first one's 1-based flat
+-- position; t itself when all are finite (so it can wrap an expression).
+function graft.check_finite(t, name)
+  if not graft.is_tensor(t) then error("check_finite: expected a tensor", 2) end
+  if t:dtype() ~= "f32" or t:numel() == 0 then return t end
+  local nan, inf = t:ne(t), t:abs():eq(math.huge)
+  local nnan, ninf = nan:sum():item(), inf:sum():item()
+  if nnan + ninf == 0 then return t end
+  local first = nan:maximum(inf):flatten():to("f32"):argmax():item()
+  error(("check_finite: %s {%s} has %d NaN and %d infinite values (the first at flat position %d)"):format(
+    name or "tensor", table.concat(t:shape(), ","), nnan, ninf, first), 2)
+end
+
 --- load(path): a safetensors file, a sharded checkpoint's index (model.safetensors.index.json)
 -- whose shards load as one state dict, or a torch.save'd .pth state dict (read safely).
 function graft.load(path)

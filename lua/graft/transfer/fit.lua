@@ -99,6 +99,12 @@ end
 
 local function higher_is_better(metric) return not metric:find("loss") end
 
+local function check_finite_grad(g, name, epoch, batch)
+  local ok, err = pcall(require("graft").check_finite, g, "the gradient of " .. name)   -- graft loads fit
+  if not ok then error(("fit: %s at epoch %d, batch %d; stopped before updating the weights"):format(
+    tostring(err):gsub("^check_finite: ", ""), epoch, batch), 0) end
+end
+
 local function train_epoch(s, opts, epoch)
   local model, opt, loader = s.model, s.optimizer, s.loader
   local accumulate, clip = opts.accumulate or 1, opts.clip_grad_norm
@@ -120,6 +126,11 @@ local function train_epoch(s, opts, epoch)
     end
     if accumulate > 1 then loss = loss / accumulate end
     loss:backward()
+    if opts.check_finite then   -- a NaN gradient names its parameter before any weight moves
+      for _, np in ipairs(s.named_params) do
+        if np[2].grad then check_finite_grad(np[2].grad, np[1], epoch, batch) end
+      end
+    end
     if batch % accumulate == 0 or batch == nbatches then
       if clip then transfer.clip_grad_norm(params, clip) end
       opt:step()
@@ -150,7 +161,9 @@ end
 --   accumulate (batches per optimizer step), unfreeze = "gradual" or {every, groups}
 --   (ULMFiT: one more layer group trainable each `every` epochs, from the head down),
 --   on_batch(info), on_epoch(record) (return false to stop), progress (nil: a bar on a
---   terminal, lines otherwise; false: silent), log = path (JSON lines, one per epoch).
+--   terminal, lines otherwise; false: silent), log = path (JSON lines, one per epoch),
+--   check_finite = true (every gradient checked for NaN/Inf after each backward; the loss
+--   always is).
 function transfer.fit(model, loader, opts)
   opts = opts or {}
   if math.type(opts.epochs) ~= "integer" or opts.epochs < 1 then error("fit: epochs (a positive integer) is required", 2) end
@@ -163,7 +176,7 @@ function transfer.fit(model, loader, opts)
   local sched = opts.scheduler
   local s = {
     model = model, optimizer = opt, loader = loader, scheduler = sched, loss = opts.loss or F.cross_entropy,
-    epoch = 0, step = 0, history = {}, bad_epochs = 0,
+    epoch = 0, step = 0, history = {}, bad_epochs = 0, named_params = model:named_parameters(),
     per_batch_scheduler = sched ~= nil and (opts.scheduler_step == "batch" or sched.__name == "OneCycleLR"),
   }
   local monitor = opts.monitor or (opts.val and "val_accuracy" or "accuracy")
