@@ -1,3 +1,4 @@
+#!/usr/bin/env lua5.4
 -- graft.check_finite, and fit's check_finite option naming the parameter whose gradient
 -- went bad before any weight moves.
 local T, graft = require "tap", require "graft"
