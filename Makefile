@@ -9,9 +9,17 @@
 
 MULTIARCH  ?= $(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 LUA_INC    ?= /usr/include/lua5.4
-# OpenBLAS is chosen by path (never by Debian's alternatives): the OpenMP build.
-OPENBLAS_INC ?= /usr/include/$(MULTIARCH)/openblas-openmp
-OPENBLAS_LIB ?= /usr/lib/$(MULTIARCH)/openblas-openmp
+# Where each library is: LuaRocks passes the *_INCDIR/*_LIBDIR it found (OPENBLAS_DIR=...
+# and the like on its command line); the defaults are Debian's. OpenBLAS is chosen by path,
+# never by Debian's alternatives: the OpenMP build in its subdirectory when there is one, so
+# OpenBLAS and graft share libgomp's threads.
+OPENBLAS_INCDIR ?= /usr/include
+OPENBLAS_LIBDIR ?= /usr/lib/$(MULTIARCH)
+OPENBLAS_INC ?= $(firstword $(wildcard $(OPENBLAS_INCDIR)/$(MULTIARCH)/openblas-openmp \
+                  $(OPENBLAS_INCDIR)/openblas-openmp) $(OPENBLAS_INCDIR)/$(MULTIARCH) $(OPENBLAS_INCDIR))
+OPENBLAS_LIB ?= $(firstword $(wildcard $(OPENBLAS_LIBDIR)/openblas-openmp) $(OPENBLAS_LIBDIR))
+DEP_INC = $(foreach d,CJSON PNG JPEG Z,$(if $($(d)_INCDIR),-I$($(d)_INCDIR)))
+DEP_LIB = $(foreach d,CJSON PNG JPEG Z,$(if $($(d)_LIBDIR),-L$($(d)_LIBDIR)))
 
 # CFLAGS and LDFLAGS are the user's (LuaRocks sets them); what graft needs is added apart.
 CC      ?= gcc
@@ -20,14 +28,19 @@ WARN     = -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-proto
 # -fno-trapping-math: graft never reads floating-point exception flags, and without them
 # the compiler may turn the selects in activation and clamping loops into vector blends.
 GRAFT_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -fPIC -fopenmp -fvisibility=hidden -fno-trapping-math \
-           $(WARN) -I$(OPENBLAS_INC) $(CFLAGS)
-GRAFT_LIBS = $(LDFLAGS) -L$(OPENBLAS_LIB) -Wl,-rpath,$(OPENBLAS_LIB) -lopenblas -lcjson -lpng -ljpeg -lz -lm -fopenmp
+           $(WARN) -I$(OPENBLAS_INC) $(DEP_INC) $(CFLAGS)
+GRAFT_LIBS = $(LDFLAGS) $(DEP_LIB) -L$(OPENBLAS_LIB) -Wl,-rpath,$(OPENBLAS_LIB) -lopenblas -lcjson -lpng -ljpeg -lz -lm -fopenmp
 
-# make install: the Lua module and the C module, into Lua's usual trees under PREFIX.
+# make install: the Lua and C modules into Lua's usual trees under PREFIX, the command,
+# the library and header for C hosts (with a pkg-config file), and the docs.
 PREFIX      ?= /usr/local
 LUA_LMODDIR ?= $(PREFIX)/share/lua/5.4
 LUA_CMODDIR ?= $(PREFIX)/lib/lua/5.4
 BINDIR      ?= $(PREFIX)/bin
+LIBDIR      ?= $(PREFIX)/lib
+INCLUDEDIR  ?= $(PREFIX)/include
+DOCDIR      ?= $(PREFIX)/share/doc/graft
+VERSION     := $(shell sed -n 's/.*GRAFT_VERSION "\(.*\)".*/\1/p' csrc/lua/init.c)
 
 ifeq ($(SANITIZE),1)
 BUILD   ?= build-asan
@@ -54,8 +67,9 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/tests/lib/?.lua;$(CURDIR)/bench/?.lua;;
 export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
+export GRAFT_BUILD := $(CURDIR)/$(BUILD)
 
-.PHONY: all deps install example demo test test-fast test-slow bench clean
+.PHONY: all deps install install-rock install-dev install-doc examples docs example demo test test-fast test-slow bench clean
 all: $(BUILD)/graft/core.so $(BUILD)/libgraftcore.a $(BUILD)/libgraft.a $(BUILD)/libgraft.so
 
 deps:
@@ -107,6 +121,15 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libgraftcore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(GRAFT_CFLAGS) -Wno-missing-prototypes -o $@ $< $(BUILD)/libgraftcore.a $(GRAFT_LIBS)
 
+# examples/embed/host: a C host that embeds Lua and graft (libgraft.a, no Lua files on disk).
+# The tests use the copy in $(BUILD) (built with the sanitizers under SANITIZE=1).
+examples: $(BUILD)/examples/embed/host
+	cp $< examples/embed/host
+
+$(BUILD)/examples/embed/host: examples/embed/host.c $(BUILD)/libgraft.a csrc/lua/graft.h
+	@mkdir -p $(dir $@)
+	$(CC) $(GRAFT_CFLAGS) -Icsrc/lua -I$(LUA_INC) -o $@ $< $(BUILD)/libgraft.a -llua5.4 -lpthread $(GRAFT_LIBS)
+
 # What graft does, in one short script (the demo of transfer learning arrives with the zoo).
 example: deps
 	@$(MAKE) --no-print-directory all
@@ -123,23 +146,40 @@ demo: deps
 test: deps
 	@$(MAKE) --no-print-directory test-fast
 
-test-fast: all $(CTEST_BIN)
+test-fast: all $(CTEST_BIN) $(BUILD)/examples/embed/host
 	$(TEST_ENV) prove $(PROVE_FLAGS) $(CTEST_BIN) tests/*.t
 
 # The slow tier; SLOW_BUDGET (seconds) time-boxes it, as CI does (unset: a fixed amount).
 test-slow: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all $(BUILD)/examples/embed/host
 	$(TEST_ENV) SLOW_BUDGET=$(SLOW_BUDGET) prove $(PROVE_FLAGS) tests/slow/*.t
 
 # Benchmarks are Lua scripts; bench/*.c are the C-level timings they call.
 bench: all $(BENCH_BIN)
 	@for b in suite matmul loader; do echo "== bench/$$b.lua"; GRAFT_BUILD=$(BUILD) lua5.4 bench/$$b.lua || exit 1; done
 
-install: all
+# install-rock is what LuaRocks runs (it copies docs/ itself); install adds what C hosts
+# link against and the docs.
+install: install-rock install-dev install-doc
+
+install-rock: all
 	install -d $(DESTDIR)$(LUA_CMODDIR)/graft $(DESTDIR)$(BINDIR)
 	for f in $(LUA_MODS); do install -D -m 644 $$f $(DESTDIR)$(LUA_LMODDIR)/$${f#lua/}; done
 	install -m 755 $(BUILD)/graft/core.so $(DESTDIR)$(LUA_CMODDIR)/graft/core.so
 	install -m 755 bin/graft $(DESTDIR)$(BINDIR)/graft
+
+install-dev: all
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)
+	install -m 644 csrc/lua/graft.h $(DESTDIR)$(INCLUDEDIR)/graft.h
+	install -m 644 $(BUILD)/libgraft.a $(DESTDIR)$(LIBDIR)/libgraft.a
+	install -m 755 $(BUILD)/libgraft.so $(DESTDIR)$(LIBDIR)/libgraft.so
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|; s|@OPENBLAS_LIB@|$(OPENBLAS_LIB)|g' \
+	    graft.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/graft.pc
+
+install-doc:
+	install -d $(DESTDIR)$(DOCDIR)
+	cp -R docs/. README.md $(DESTDIR)$(DOCDIR)/
 
 clean:
 	rm -rf build build-asan

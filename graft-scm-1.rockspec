@@ -23,7 +23,7 @@ dependencies = {
 external_dependencies = {
   -- Checked by library: Debian's luarocks searches multiarch directories for libraries
   -- but not for headers (cblas.h is in /usr/include/x86_64-linux-gnu/). The Makefile
-  -- then links Debian's OpenMP build of OpenBLAS by its path.
+  -- then prefers the OpenMP build of OpenBLAS in its openblas-openmp subdirectory.
   OPENBLAS = {
     library = "openblas",
   },
@@ -50,11 +50,24 @@ build = {
   build_variables = {
     CFLAGS = "$(CFLAGS)",
     LUA_INC = "$(LUA_INCDIR)",
+    OPENBLAS_INCDIR = "$(OPENBLAS_INCDIR)",
+    OPENBLAS_LIBDIR = "$(OPENBLAS_LIBDIR)",
+    CJSON_INCDIR = "$(CJSON_INCDIR)",
+    CJSON_LIBDIR = "$(CJSON_LIBDIR)",
+    PNG_INCDIR = "$(PNG_INCDIR)",
+    PNG_LIBDIR = "$(PNG_LIBDIR)",
+    JPEG_INCDIR = "$(JPEG_INCDIR)",
+    JPEG_LIBDIR = "$(JPEG_LIBDIR)",
+    Z_INCDIR = "$(Z_INCDIR)",
+    Z_LIBDIR = "$(Z_LIBDIR)",
   },
+  install_target = "install-rock",
   install_variables = {
     PREFIX = "$(PREFIX)",
     LUA_LMODDIR = "$(LUADIR)",
     LUA_CMODDIR = "$(LIBDIR)",
     BINDIR = "$(BINDIR)",
   },
+  -- Installed beside the rock (luarocks doc graft): the guides and the API reference.
+  copy_directories = {"docs"},
 }

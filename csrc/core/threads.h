@@ -11,6 +11,11 @@
 int graft_threads_get(void);
 /* Sets the count for graft and OpenBLAS alike; n < 1 is taken as 1. */
 void graft_threads_set(int n);
+/* Call before each BLAS call: OpenBLAS's OpenMP build sizes a call by the calling
+ * thread's OpenMP setting, and rewrites its process-wide count (unguarded) when the two
+ * differ, so a host thread that never set it would race with the others. This makes the
+ * calling thread's setting graft's count. */
+void graft_threads_before_blas(void);
 /* Threads to use for a loop of `work` element-operations: 1 below the size where starting
  * a team costs more than it saves, and inside an enclosing parallel region. */
 int graft_threads_for(int64_t work);
