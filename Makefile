@@ -6,6 +6,9 @@
 #   make bench        benchmarks against OpenBLAS and PyTorch on this machine
 #   make example      run examples/quickstart.lua
 #   make demo         transfer the shipped model to new classes (examples/transfer_fmnist.lua)
+#   make docs         the API reference from the doc comments, with LDoc (build/docs/api/)
+#   make examples     examples/embed/host, a C program that embeds Lua and graft
+#   make install      PREFIX=/usr/local: Lua modules, graft command, libgraft + graft.h + graft.pc, docs
 
 MULTIARCH  ?= $(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 LUA_INC    ?= /usr/include/lua5.4
@@ -157,6 +160,17 @@ test-slow: deps
 # Benchmarks are Lua scripts; bench/*.c are the C-level timings they call.
 bench: all $(BENCH_BIN)
 	@for b in suite matmul loader; do echo "== bench/$$b.lua"; GRAFT_BUILD=$(BUILD) lua5.4 bench/$$b.lua || exit 1; done
+
+# The API reference from the doc comments (LDoc, Debian's lua-ldoc): build/docs/api/index.html.
+# LDoc's own progress lines are dropped; anything else it prints is a warning, and fails.
+docs:
+	@scripts/deps --docs
+	@rm -rf $(BUILD)/docs/api
+	@out=$$(ldoc -c docs/config.ld -d ../$(BUILD)/docs/api . 2>&1 | grep -v -e '^reading configuration' \
+	    -e '^changing to directory' -e '^found master module' -e 'closing section from master' \
+	    -e '^output written to'); \
+	if [ -n "$$out" ]; then echo "$$out"; echo "make docs: LDoc warned (above)"; exit 1; fi
+	@echo "API reference: $(BUILD)/docs/api/index.html"
 
 # install-rock is what LuaRocks runs (it copies docs/ itself); install adds what C hosts
 # link against and the docs.

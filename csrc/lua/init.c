@@ -1,5 +1,15 @@
 /* luaopen_graft_core: creates the state's graft_ctx and registers the binding; plus the
  * runtime functions (threads, memory, RNG state, version). */
+
+/***
+Runtime: threads, the random generator, memory.
+@module graft
+*/
+
+/***
+Runtime: threads, the random generator, memory.
+@section runtime
+*/
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,6 +29,11 @@ void binding_setfuncs(lua_State *L, const luaL_Reg *funcs) {
     luaL_setfuncs(L, funcs, 1);
 }
 
+/***
+Sets the threads graft's kernels and OpenBLAS use (process-wide).
+@int n 1..1024
+@function set_num_threads
+*/
 static int l_set_num_threads(lua_State *L) {
     lua_Integer n = luaL_checkinteger(L, 1);
     luaL_argcheck(L, n >= 1 && n <= 1024, 1, "thread count must be in 1..1024");
@@ -26,16 +41,31 @@ static int l_set_num_threads(lua_State *L) {
     return 0;
 }
 
+/***
+The thread count in force (by default OpenBLAS's: the number of cores).
+@treturn int
+@function get_num_threads
+*/
 static int l_get_num_threads(lua_State *L) {
     lua_pushinteger(L, graft_threads_get());
     return 1;
 }
 
+/***
+Seeds this state's random generator.
+@int seed
+@function manual_seed
+*/
 static int l_manual_seed(lua_State *L) {
     graft_rng_seed(&ctx_of(L)->rng, (uint64_t)luaL_checkinteger(L, 1));
     return 0;
 }
 
+/***
+The generator's state, a 32-byte u8 tensor.
+@treturn Tensor
+@function get_rng_state
+*/
 static int l_get_rng_state(lua_State *L) {
     graft_tensor *t = push_tensor(L);
     int64_t n = GRAFT_RNG_STATE_BYTES;
@@ -45,6 +75,11 @@ static int l_get_rng_state(lua_State *L) {
     return 1;
 }
 
+/***
+Restores a state from `get_rng_state`.
+@tparam Tensor state
+@function set_rng_state
+*/
 static int l_set_rng_state(lua_State *L) {
     graft_tensor *t = check_tensor(L, 1);
     luaL_argcheck(L, t->dtype == GRAFT_U8 && t->ndim == 1 && t->size[0] == GRAFT_RNG_STATE_BYTES &&
@@ -57,6 +92,11 @@ static int l_set_rng_state(lua_State *L) {
     return 0;
 }
 
+/***
+This state's tensor memory in bytes: `{allocated, peak, cached, limit}` (limit only when set).
+@treturn table
+@function memory
+*/
 static int l_memory(lua_State *L) {
     graft_ctx *ctx = ctx_of(L);
     lua_createtable(L, 0, 4);
@@ -74,6 +114,11 @@ static int l_memory(lua_State *L) {
     return 1;
 }
 
+/***
+Caps this state's tensor memory: an allocation past the cap is a Lua error naming the op.
+@int[opt] bytes 0 or nil: no cap
+@function set_memory_limit
+*/
 static int l_set_memory_limit(lua_State *L) {
     lua_Integer cap = luaL_optinteger(L, 1, 0);
     luaL_argcheck(L, cap >= 0, 1, "the limit must be a byte count >= 0 (0 or nil: none)");
@@ -82,6 +127,11 @@ static int l_set_memory_limit(lua_State *L) {
 }
 
 /* clock(): monotonic wall time in seconds, for timing (os.clock adds up every thread's CPU). */
+/***
+A monotonic wall clock in seconds, for timing (os.clock adds up every thread's CPU time).
+@treturn number
+@function clock
+*/
 static int l_clock(lua_State *L) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -96,6 +146,10 @@ static int l_isatty(lua_State *L) {
 }
 
 /* empty_cache(): frees the blocks kept for reuse (as torch.cuda.empty_cache). */
+/***
+Frees the blocks graft keeps for reuse (as torch.cuda.empty_cache).
+@function empty_cache
+*/
 static int l_empty_cache(lua_State *L) {
     graft_ctx_flush(ctx_of(L));
     return 0;

@@ -1,4 +1,14 @@
 /* Files for Lua: graft.save / graft.load (safetensors) and graft.json.decode. */
+
+/***
+Files: safetensors.
+@module graft
+*/
+
+/***
+Files: safetensors.
+@section files
+*/
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
@@ -55,6 +65,13 @@ static void *scratch(lua_State *L, size_t n) {
 }
 
 /* save(path, {name = tensor}, [{key = "value"}]) */
+/***
+Writes tensors as a safetensors file, atomically (a temporary file beside path, flushed, then renamed).
+@string path
+@tparam {[string]=Tensor} tensors
+@tparam[opt] {[string]=string} metadata pass `{format = "pt"}` for PyTorch's tools
+@function save
+*/
 static int l_save(lua_State *L) {
     const char *path = luaL_checkstring(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);

@@ -389,7 +389,22 @@ static int l_adam_update(lua_State *L) {
     return 0;
 }
 
-/* stats() -> {conv_forward = n, ...}: kernel calls so far in this state. */
+/***
+Diagnostics.
+@module graft
+*/
+
+/***
+Diagnostics.
+@section diagnostics
+*/
+
+/***
+Kernel calls so far in this state, by kind (`conv_forward`, `conv_grad_input`, ...): how a
+test or a user checks which paths ran, e.g. that a frozen layer computes no weight gradient.
+@treturn table `{name = count, ...}`
+@function stats
+*/
 static int l_stats(lua_State *L) {
     graft_ctx *ctx = ctx_of(L);
     lua_createtable(L, 0, GRAFT_NUM_COUNTERS);

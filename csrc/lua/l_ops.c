@@ -1,6 +1,16 @@
 /* Tensor math for Lua: arithmetic (also as metamethods), math functions, comparisons,
  * reductions, matmul, selection by index, and in-place updates. Positions are 1-based in
  * Lua and converted here. */
+
+/***
+Tensor math: elementwise, comparisons, reductions, matmul, selection.
+@module graft
+*/
+
+/***
+Tensor math: elementwise, comparisons, reductions, matmul, selection.
+@section math
+*/
 #include <math.h>
 #include <string.h>
 
@@ -29,17 +39,89 @@ static int binary(lua_State *L, graft_binop op) {
 
 #define BINARY_FN(NAME, OP) \
     static int l_##NAME(lua_State *L) { return binary(L, OP); }
+/***
+a + b, with broadcasting and PyTorch's type promotion (also the `+` operator).
+@tparam Tensor|number b
+@treturn Tensor
+@function Tensor:add
+*/
 BINARY_FN(add, GRAFT_ADD)
+/***
+a - b (also `-`).
+@tparam Tensor|number b
+@treturn Tensor
+@function Tensor:sub
+*/
 BINARY_FN(sub, GRAFT_SUB)
+/***
+a * b, elementwise (also `*`).
+@tparam Tensor|number b
+@treturn Tensor
+@function Tensor:mul
+*/
 BINARY_FN(mul, GRAFT_MUL)
+/***
+a / b, true division: always f32 (also `/`).
+@tparam Tensor|number b
+@treturn Tensor
+@function Tensor:div
+*/
 BINARY_FN(div, GRAFT_DIV)
+/***
+The elementwise maximum (NaN propagates).
+@tparam Tensor|number b
+@treturn Tensor
+@function Tensor:maximum
+*/
 BINARY_FN(maximum, GRAFT_MAXIMUM)
+/***
+The elementwise minimum (NaN propagates).
+@tparam Tensor|number b
+@treturn Tensor
+@function Tensor:minimum
+*/
 BINARY_FN(minimum, GRAFT_MINIMUM)
+/***
+a == b elementwise, as a u8 mask.
+@tparam Tensor|number b
+@treturn Tensor
+@function Tensor:eq
+*/
 BINARY_FN(eq, GRAFT_EQ)
+/***
+a ~= b elementwise, as a u8 mask.
+@tparam Tensor|number b
+@treturn Tensor
+@function Tensor:ne
+*/
 BINARY_FN(ne, GRAFT_NE)
+/***
+a < b elementwise, as a u8 mask.
+@tparam Tensor|number b
+@treturn Tensor
+@function Tensor:lt
+*/
 BINARY_FN(lt, GRAFT_LT)
+/***
+a <= b elementwise, as a u8 mask.
+@tparam Tensor|number b
+@treturn Tensor
+@function Tensor:le
+*/
 BINARY_FN(le, GRAFT_LE)
+/***
+a > b elementwise, as a u8 mask.
+@tparam Tensor|number b
+@treturn Tensor
+@function Tensor:gt
+*/
 BINARY_FN(gt, GRAFT_GT)
+/***
+a >= b elementwise, as a u8 mask.
+@tparam Tensor|number b
+@treturn Tensor
+@function Tensor:ge
+*/
 BINARY_FN(ge, GRAFT_GE)
 
 static int unary(lua_State *L, graft_unop op, const double *arg) {
@@ -54,19 +136,89 @@ static int unary(lua_State *L, graft_unop op, const double *arg) {
 
 #define UNARY_FN(NAME, OP) \
     static int l_unary_##NAME(lua_State *L) { return unary(L, OP, NULL); }
+/***
+Elementwise: -x (also unary `-`).
+@treturn Tensor
+@function Tensor:neg
+*/
 UNARY_FN(neg, GRAFT_NEG)
+/***
+Elementwise: |x|.
+@treturn Tensor
+@function Tensor:abs
+*/
 UNARY_FN(abs, GRAFT_ABS)
+/***
+Elementwise: -1, 0 or 1.
+@treturn Tensor
+@function Tensor:sign
+*/
 UNARY_FN(sign, GRAFT_SIGN)
+/***
+Elementwise: max(x, 0).
+@treturn Tensor
+@function Tensor:relu
+*/
 UNARY_FN(relu, GRAFT_RELU)
+/***
+Elementwise: e^x.
+@treturn Tensor
+@function Tensor:exp
+*/
 UNARY_FN(exp, GRAFT_EXP)
+/***
+Elementwise: The natural logarithm.
+@treturn Tensor
+@function Tensor:log
+*/
 UNARY_FN(log, GRAFT_LOG)
+/***
+Elementwise: The square root.
+@treturn Tensor
+@function Tensor:sqrt
+*/
 UNARY_FN(sqrt, GRAFT_SQRT)
+/***
+Elementwise: 1 / sqrt(x).
+@treturn Tensor
+@function Tensor:rsqrt
+*/
 UNARY_FN(rsqrt, GRAFT_RSQRT)
+/***
+Elementwise: 1 / (1 + e^-x).
+@treturn Tensor
+@function Tensor:sigmoid
+*/
 UNARY_FN(sigmoid, GRAFT_SIGMOID)
+/***
+Elementwise: The hyperbolic tangent.
+@treturn Tensor
+@function Tensor:tanh
+*/
 UNARY_FN(tanh, GRAFT_TANH)
+/***
+Elementwise: Rounded down.
+@treturn Tensor
+@function Tensor:floor
+*/
 UNARY_FN(floor, GRAFT_FLOOR)
+/***
+Elementwise: Rounded up.
+@treturn Tensor
+@function Tensor:ceil
+*/
 UNARY_FN(ceil, GRAFT_CEIL)
+/***
+Elementwise: Rounded to the nearest integer, halves to even (as torch.round).
+@treturn Tensor
+@function Tensor:round
+*/
 UNARY_FN(round, GRAFT_ROUND)
+/***
+Elementwise: 1 / x.
+@treturn Tensor
+@function Tensor:reciprocal
+*/
 UNARY_FN(reciprocal, GRAFT_RECIPROCAL)
 
 static int l_unm(lua_State *L) {
@@ -75,6 +227,12 @@ static int l_unm(lua_State *L) {
 }
 
 /* pow(x, e) and x ^ e: a number exponent runs the scalar kernel, a tensor one broadcasts. */
+/***
+x ^ e elementwise (also `^`).
+@tparam Tensor|number e
+@treturn Tensor
+@function Tensor:pow
+*/
 static int l_pow(lua_State *L) {
     if (test_tensor(L, 1) && lua_type(L, 2) == LUA_TNUMBER) {
         double e = lua_tonumber(L, 2);
@@ -85,6 +243,13 @@ static int l_pow(lua_State *L) {
 }
 
 /* clamp(min, max) or clamp{min = .., max = ..}; either bound may be nil. */
+/***
+Values limited to [min, max]; either bound may be nil. Also `clamp{min = , max = }`.
+@number[opt] min
+@number[opt] max
+@treturn Tensor
+@function Tensor:clamp
+*/
 static int l_clamp(lua_State *L) {
     double b[2] = {-INFINITY, INFINITY};
     if (lua_istable(L, 2)) {   /* -> x, min, max */
@@ -100,6 +265,14 @@ static int l_clamp(lua_State *L) {
 }
 
 /* where(mask, a, b): a and b may be numbers. */
+/***
+Elements of a where mask is non-zero, else of b (broadcast); also `graft.where(mask, a, b)`.
+@tparam Tensor mask
+@tparam Tensor|number a
+@tparam Tensor|number b
+@treturn Tensor
+@function Tensor:where
+*/
 static int l_where(lua_State *L) {
     graft_tensor *mask = check_tensor(L, 1);
     graft_tensor *a = test_tensor(L, 2), *b = test_tensor(L, 3);
@@ -136,11 +309,42 @@ static int inplace(lua_State *L, graft_binop op, const char *fn) {
     return 1;
 }
 
+/***
+In place: self + alpha * b (the result must fit self's shape and dtype).
+@tparam Tensor|number b
+@number[opt=1] alpha
+@treturn Tensor self
+@function Tensor:add_
+*/
 static int l_add_(lua_State *L) { return inplace(L, GRAFT_ADD, "add_"); }
+/***
+In place: self - b.
+@tparam Tensor|number b
+@treturn Tensor self
+@function Tensor:sub_
+*/
 static int l_sub_(lua_State *L) { return inplace(L, GRAFT_SUB, "sub_"); }
+/***
+In place: self * b.
+@tparam Tensor|number b
+@treturn Tensor self
+@function Tensor:mul_
+*/
 static int l_mul_(lua_State *L) { return inplace(L, GRAFT_MUL, "mul_"); }
+/***
+In place: self / b (f32 tensors only).
+@tparam Tensor|number b
+@treturn Tensor self
+@function Tensor:div_
+*/
 static int l_div_(lua_State *L) { return inplace(L, GRAFT_DIV, "div_"); }
 
+/***
+In place: every element set to v.
+@number v
+@treturn Tensor self
+@function Tensor:fill_
+*/
 static int l_fill_(lua_State *L) {
     graft_tensor *t = check_tensor(L, 1);
     graft_fill(t, luaL_checknumber(L, 2));
@@ -148,6 +352,11 @@ static int l_fill_(lua_State *L) {
     return 1;
 }
 
+/***
+In place: every element set to 0.
+@treturn Tensor self
+@function Tensor:zero_
+*/
 static int l_zero_(lua_State *L) {
     graft_fill(check_tensor(L, 1), 0.0);
     lua_settop(L, 1);
@@ -155,6 +364,12 @@ static int l_zero_(lua_State *L) {
 }
 
 /* copy_(src): src broadcast to self's shape and converted to self's dtype. */
+/***
+In place: src broadcast to self's shape and converted to its dtype.
+@tparam Tensor src
+@treturn Tensor self
+@function Tensor:copy_
+*/
 static int l_copy_(lua_State *L) {
     graft_tensor *self = check_tensor(L, 1), *src = check_operand(L, 2, self);
     graft_error err;
@@ -226,9 +441,30 @@ static int sum_like(lua_State *L, graft_redop op) {
     return 1;
 }
 
+/***
+The sum over everything, a dim, or a list of dims (integers sum to i64).
+@tparam[opt] int|{int,...} dims
+@bool[opt=false] keepdim
+@treturn Tensor
+@function Tensor:sum
+*/
 static int l_sum(lua_State *L) { return sum_like(L, GRAFT_RSUM); }
+/***
+The product over everything, a dim, or a list of dims.
+@tparam[opt] int|{int,...} dims
+@bool[opt=false] keepdim
+@treturn Tensor
+@function Tensor:prod
+*/
 static int l_prod(lua_State *L) { return sum_like(L, GRAFT_RPROD); }
 
+/***
+The mean over everything, a dim, or a list of dims (always f32).
+@tparam[opt] int|{int,...} dims
+@bool[opt=false] keepdim
+@treturn Tensor
+@function Tensor:mean
+*/
 static int l_mean(lua_State *L) {
     graft_tensor *x = check_tensor(L, 1);
     if (lua_isnoneornil(L, 2) || lua_isinteger(L, 2)) {
@@ -256,10 +492,26 @@ static int extreme(lua_State *L, graft_redop op) {
     return 2;
 }
 
+/***
+The maximum: of everything; over a dim, the values and their 1-based positions; with a tensor argument, the elementwise maximum.
+@tparam[opt] int|Tensor dim
+@bool[opt=false] keepdim
+@treturn Tensor values
+@treturn[opt] Tensor positions (i64) when a dim is given
+@function Tensor:max
+*/
 static int l_max(lua_State *L) {
     if (test_tensor(L, 2)) return binary(L, GRAFT_MAXIMUM);   /* max(a, b), as torch.max */
     return extreme(L, GRAFT_RMAX);
 }
+/***
+The minimum, as `max`.
+@tparam[opt] int|Tensor dim
+@bool[opt=false] keepdim
+@treturn Tensor values
+@treturn[opt] Tensor positions
+@function Tensor:min
+*/
 static int l_min(lua_State *L) {
     if (test_tensor(L, 2)) return binary(L, GRAFT_MINIMUM);
     return extreme(L, GRAFT_RMIN);
@@ -279,11 +531,31 @@ static int argext(lua_State *L, graft_redop op) {
     return 1;
 }
 
+/***
+1-based positions of the maximum over a dim (or the flat position over everything).
+@int[opt] dim
+@bool[opt=false] keepdim
+@treturn Tensor i64
+@function Tensor:argmax
+*/
 static int l_argmax(lua_State *L) { return argext(L, GRAFT_RARGMAX); }
+/***
+1-based positions of the minimum, as `argmax`.
+@int[opt] dim
+@bool[opt=false] keepdim
+@treturn Tensor i64
+@function Tensor:argmin
+*/
 static int l_argmin(lua_State *L) { return argext(L, GRAFT_RARGMIN); }
 
 /* ---- matmul and selection ---------------------------------------------------------------- */
 
+/***
+The matrix product with torch.matmul's rules (vectors, matrices, broadcast batches), on OpenBLAS for f32.
+@tparam Tensor b
+@treturn Tensor
+@function Tensor:matmul
+*/
 static int l_matmul(lua_State *L) {
     graft_tensor *a = check_tensor(L, 1), *b = check_tensor(L, 2);
     graft_tensor *out = push_tensor(L);
@@ -316,6 +588,13 @@ static graft_tensor *check_index(lua_State *L, int idx, const char *fn) {
     return out;
 }
 
+/***
+The positions idx of dim d (1-based i64 indices, or a Lua array).
+@int d
+@tparam Tensor|{int,...} idx
+@treturn Tensor
+@function Tensor:index_select
+*/
 static int l_index_select(lua_State *L) {
     graft_tensor *x = check_tensor(L, 1);
     int dim = check_dim(L, 2, x->ndim, 0, "index_select");
@@ -328,6 +607,13 @@ static int l_index_select(lua_State *L) {
     return 1;
 }
 
+/***
+out[i][j] = self[idx[i][j]][j] along dim d, as torch.gather (1-based indices).
+@int d
+@tparam Tensor idx i64
+@treturn Tensor
+@function Tensor:gather
+*/
 static int l_gather(lua_State *L) {
     graft_tensor *x = check_tensor(L, 1);
     int dim = check_dim(L, 2, x->ndim, 0, "gather");
@@ -341,6 +627,14 @@ static int l_gather(lua_State *L) {
 }
 
 /* index_add_(dim, idx, src): self[..., idx[i], ...] += src[..., i, ...]. */
+/***
+In place: adds the slices of src along dim d at the 1-based positions idx.
+@int d
+@tparam Tensor idx
+@tparam Tensor src
+@treturn Tensor self
+@function Tensor:index_add_
+*/
 static int l_index_add_(lua_State *L) {
     graft_tensor *self = check_tensor(L, 1);
     int dim = check_dim(L, 2, self->ndim, 0, "index_add_");
@@ -352,6 +646,14 @@ static int l_index_add_(lua_State *L) {
 }
 
 /* scatter_add_(dim, idx, src): self[i][idx[i][j]] += src[i][j] (for dim 2), f32. */
+/***
+In place: self[idx[i][j]][j] += src[i][j] along dim d, as torch.scatter_add_.
+@int d
+@tparam Tensor idx
+@tparam Tensor src
+@treturn Tensor self
+@function Tensor:scatter_add_
+*/
 static int l_scatter_add_(lua_State *L) {
     graft_tensor *self = check_tensor(L, 1);
     int dim = check_dim(L, 2, self->ndim, 0, "scatter_add_");
@@ -363,6 +665,15 @@ static int l_scatter_add_(lua_State *L) {
 }
 
 /* topk(k [, dim [, {largest = true}]]) -> values, positions (sorted). */
+/***
+The k largest (or smallest) values along a dim and their 1-based positions, sorted.
+@int k
+@int[opt=-1] dim
+@tparam[opt] table opts `{largest = false}` for the smallest
+@treturn Tensor values
+@treturn Tensor positions (i64)
+@function Tensor:topk
+*/
 static int l_topk(lua_State *L) {
     graft_tensor *x = check_tensor(L, 1);
     lua_Integer k = luaL_checkinteger(L, 2);

@@ -1,5 +1,15 @@
 /* The tensor userdata: metatable, field storage, constructors, shape queries, views,
  * element access and conversion to Lua tables. */
+
+/***
+Tensors: making them, their shape, views and conversion.
+@module graft
+*/
+
+/***
+Tensors: making them, their shape, views and conversion.
+@section tensors
+*/
 #include <math.h>
 #include <string.h>
 
@@ -173,6 +183,10 @@ static int l_tensor_newindex(lua_State *L) {
     return 0;
 }
 
+/***
+Frees the storage now instead of at collection (also what `<close>` does); the tensor must not be used after.
+@function Tensor:release
+*/
 static int l_tensor_release(lua_State *L) { /* __gc and __close; idempotent */
     graft_tensor_release(check_tensor(L, 1));
     return 0;
@@ -217,11 +231,40 @@ static int new_shaped(lua_State *L, enum init how, const char *fn) {
     return 1;
 }
 
+/***
+A new tensor of zeros.
+@tparam {int,...}|int shape the sizes, as `{2, 3}` or `2, 3`
+@tparam[opt="f32"] string dtype `"f32"`, `"i64"` or `"u8"`
+@treturn Tensor
+@function zeros
+*/
 static int l_zeros(lua_State *L) { return new_shaped(L, INIT_ZEROS, "zeros"); }
+/***
+A new tensor of ones.
+@tparam {int,...}|int shape the sizes
+@tparam[opt="f32"] string dtype
+@treturn Tensor
+@function ones
+*/
 static int l_ones(lua_State *L) { return new_shaped(L, INIT_ONES, "ones"); }
+/***
+A new tensor whose values are not set.
+@tparam {int,...}|int shape the sizes
+@tparam[opt="f32"] string dtype
+@treturn Tensor
+@function empty
+*/
 static int l_empty(lua_State *L) { return new_shaped(L, INIT_NONE, "empty"); }
 
 /* full(shape, value [, dtype]) */
+/***
+A new tensor filled with one value (exact beyond 2^53 for i64).
+@tparam {int,...} shape the sizes
+@number value
+@tparam[opt="f32"] string dtype
+@treturn Tensor
+@function full
+*/
 static int l_full(lua_State *L) {
     int64_t size[GRAFT_MAX_DIMS];
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -253,6 +296,12 @@ static int random_fill(lua_State *L, bool normal, const char *fn) {
     return 1;
 }
 
+/***
+Uniform samples in [0, 1) from the state's generator, f32.
+@tparam {int,...}|int shape the sizes
+@treturn Tensor
+@function rand
+*/
 static int l_rand(lua_State *L) { return random_fill(L, false, "rand"); }
 
 /* t:uniform_([a, b]) and t:normal_([mean, std]): refill a contiguous f32 tensor in place from
@@ -269,11 +318,39 @@ static int refill(lua_State *L, bool normal, const char *fn) {
     return 1;
 }
 
+/***
+Fills the tensor in place with uniform samples in [low, high).
+@number[opt=0] low
+@number[opt=1] high
+@treturn Tensor the tensor
+@function Tensor:uniform_
+*/
 static int l_uniform_(lua_State *L) { return refill(L, false, "uniform_"); }
+/***
+Fills the tensor in place with normal samples.
+@number[opt=0] mean
+@number[opt=1] std
+@treturn Tensor the tensor
+@function Tensor:normal_
+*/
 static int l_normal_(lua_State *L) { return refill(L, true, "normal_"); }
+/***
+Standard normal samples from the state's generator, f32.
+@tparam {int,...}|int shape the sizes
+@treturn Tensor
+@function randn
+*/
 static int l_randn(lua_State *L) { return random_fill(L, true, "randn"); }
 
 /* randint(low, high, shape): i64 integers in [low, high), as torch.randint. */
+/***
+Integers drawn uniformly from [low, high), i64.
+@int low
+@int high (excluded)
+@tparam {int,...} shape
+@treturn Tensor
+@function randint
+*/
 static int l_randint(lua_State *L) {
     lua_Integer lo = luaL_checkinteger(L, 1), hi = luaL_checkinteger(L, 2);
     if (lo >= hi) return luaL_error(L, "randint: low (%I) must be below high (%I)", lo, hi);
@@ -286,6 +363,12 @@ static int l_randint(lua_State *L) {
 }
 
 /* randperm(n): a random permutation of 1..n (i64): positions, so 1-based as in Lua. */
+/***
+A random permutation of 1..n, i64.
+@int n
+@treturn Tensor
+@function randperm
+*/
 static int l_randperm(lua_State *L) {
     lua_Integer n = luaL_checkinteger(L, 1);
     luaL_argcheck(L, n >= 0, 1, "n must be >= 0");
@@ -304,6 +387,16 @@ static int l_randperm(lua_State *L) {
 /* arange(a [, b [, step]] [, dtype]): values from a (default 0) up to but excluding b. As in
  * PyTorch: these are values, not positions, so arange(5) is 0..4; integer arguments give i64,
  * any float gives f32. */
+/***
+Values from a up to (not including) b by step, as torch.arange: `arange(5)` is 0..4.
+Integer arguments give i64, any float gives f32.
+@number a the start (or the end, alone)
+@number[opt] b the end
+@number[opt=1] step
+@tparam[opt] string dtype
+@treturn Tensor
+@function arange
+*/
 static int l_arange(lua_State *L) {
     int top = lua_gettop(L);
     bool explicit_dt = top >= 1 && lua_type(L, top) == LUA_TSTRING;
@@ -382,6 +475,13 @@ static void fill_nested(lua_State *L, int idx, const graft_tensor *t, int d, int
 }
 
 /* tensor(data [, dtype]): data a number, boolean, nested table or tensor (copied). */
+/***
+A tensor from a number, a boolean, a nested table of them, or a tensor (copied).
+@param data
+@tparam[opt] string dtype the default is f32 for numbers with fractions, i64 for integers, u8 for booleans
+@treturn Tensor
+@function tensor
+*/
 static int l_tensor_new(lua_State *L) {
     graft_tensor *src = test_tensor(L, 1);
     graft_dtype dt = check_dtype(L, 2, src ? src->dtype : GRAFT_F32);
@@ -414,12 +514,23 @@ static int l_tensor_new(lua_State *L) {
 
 /* ---- queries ------------------------------------------------------------------------------ */
 
+/***
+The sizes, as a new array.
+@treturn {int,...}
+@function Tensor:shape
+*/
 static int l_shape(lua_State *L) {
     graft_tensor *t = check_tensor(L, 1);
     push_shape(L, t->ndim, t->size);
     return 1;
 }
 
+/***
+The size of one dim, or all sizes (as `shape`).
+@int[opt] d a dim (1-based; negative counts from the end)
+@treturn int|{int,...}
+@function Tensor:size
+*/
 static int l_size(lua_State *L) {
     graft_tensor *t = check_tensor(L, 1);
     if (lua_isnoneornil(L, 2)) return l_shape(L);
@@ -427,6 +538,12 @@ static int l_size(lua_State *L) {
     return 1;
 }
 
+/***
+The stride of one dim, or all strides, in elements.
+@int[opt] d
+@treturn int|{int,...}
+@function Tensor:stride
+*/
 static int l_stride(lua_State *L) {
     graft_tensor *t = check_tensor(L, 1);
     if (lua_isnoneornil(L, 2)) {
@@ -437,33 +554,64 @@ static int l_stride(lua_State *L) {
     return 1;
 }
 
+/***
+The number of dims.
+@treturn int
+@function Tensor:dim
+*/
 static int l_dim(lua_State *L) {
     lua_pushinteger(L, check_tensor(L, 1)->ndim);
     return 1;
 }
 
+/***
+The number of elements.
+@treturn int
+@function Tensor:numel
+*/
 static int l_numel(lua_State *L) {
     lua_pushinteger(L, graft_tensor_numel(check_tensor(L, 1)));
     return 1;
 }
 
+/***
+The element type: `"f32"`, `"i64"` or `"u8"`.
+@treturn string
+@function Tensor:dtype
+*/
 static int l_dtype(lua_State *L) {
     lua_pushstring(L, graft_dtype_name(check_tensor(L, 1)->dtype));
     return 1;
 }
 
+/***
+True when the elements are laid out in row-major order without gaps.
+@treturn boolean
+@function Tensor:is_contiguous
+*/
 static int l_is_contiguous(lua_State *L) {
     lua_pushboolean(L, graft_tensor_is_contiguous(check_tensor(L, 1)));
     return 1;
 }
 
 /* Whether two tensors are views of one storage. */
+/***
+True when two tensors are views of the same storage.
+@tparam Tensor other
+@treturn boolean
+@function Tensor:shares_storage
+*/
 static int l_shares_storage(lua_State *L) {
     graft_tensor *a = check_tensor(L, 1), *b = check_tensor(L, 2);
     lua_pushboolean(L, a->storage != NULL && a->storage == b->storage);
     return 1;
 }
 
+/***
+The value of a one-element tensor, as a Lua number (an integer for i64 and u8).
+@treturn number
+@function Tensor:item
+*/
 static int l_item(lua_State *L) {
     graft_tensor *t = check_tensor(L, 1);
     if (graft_tensor_numel(t) != 1) {
@@ -489,6 +637,11 @@ static void push_nested(lua_State *L, const graft_tensor *t, int d, const char *
     }
 }
 
+/***
+The values as nested Lua arrays (a number for a 0-dim tensor).
+@treturn table
+@function Tensor:totable
+*/
 static int l_totable(lua_State *L) {
     graft_tensor *t = check_tensor(L, 1);
     push_nested(L, t, 0, graft_tensor_data(t));
@@ -510,6 +663,12 @@ static char *element_at(lua_State *L, const graft_tensor *t, int idx, const char
     return (char *)graft_tensor_data(t) + off * (int64_t)graft_dtype_size(t->dtype);
 }
 
+/***
+One element, by 1-based positions (negative count from the end).
+@int ... one position per dim
+@treturn number
+@function Tensor:get
+*/
 static int l_get(lua_State *L) {
     graft_tensor *t = check_tensor(L, 1);
     int n = lua_gettop(L) - 1;
@@ -518,6 +677,12 @@ static int l_get(lua_State *L) {
     return 1;
 }
 
+/***
+Sets one element: `t:set(i, j, value)`.
+@param ... the positions, then the value
+@treturn Tensor the tensor
+@function Tensor:set
+*/
 static int l_set(lua_State *L) {
     graft_tensor *t = check_tensor(L, 1);
     int n = lua_gettop(L) - 2;
@@ -545,9 +710,25 @@ static int copy_as(lua_State *L, graft_dtype dt, bool always, const char *fn) {
     return 1;
 }
 
+/***
+A contiguous copy.
+@treturn Tensor
+@function Tensor:clone
+*/
 static int l_clone(lua_State *L) { return copy_as(L, check_tensor(L, 1)->dtype, true, "clone"); }
+/***
+The tensor itself when contiguous, else a contiguous copy.
+@treturn Tensor
+@function Tensor:contiguous
+*/
 static int l_contiguous(lua_State *L) { return copy_as(L, check_tensor(L, 1)->dtype, false, "contiguous"); }
 
+/***
+A copy converted to another dtype (f32 to integers truncates toward zero; to u8 wraps), or the tensor itself when it already has that dtype.
+@string dtype
+@treturn Tensor
+@function Tensor:to
+*/
 static int l_to(lua_State *L) {
     graft_tensor *t = check_tensor(L, 1);
     graft_dtype dt = check_dtype(L, 2, t->dtype);
@@ -610,9 +791,27 @@ static int view_or_reshape(lua_State *L, bool may_copy, const char *fn) {
     return 1;
 }
 
+/***
+A view with another shape (one size may be -1); an error when the strides do not allow it.
+@tparam {int,...}|int shape
+@treturn Tensor
+@function Tensor:view
+*/
 static int l_view(lua_State *L) { return view_or_reshape(L, false, "view"); }
+/***
+A view with another shape when the strides allow, else a copy.
+@tparam {int,...}|int shape
+@treturn Tensor
+@function Tensor:reshape
+*/
 static int l_reshape(lua_State *L) { return view_or_reshape(L, true, "reshape"); }
 
+/***
+A view broadcast to a larger shape (stride 0 along the new or size-1 dims; -1 keeps a size).
+@tparam {int,...}|int shape
+@treturn Tensor
+@function Tensor:expand
+*/
 static int l_expand(lua_State *L) {
     graft_tensor *t = check_tensor(L, 1);
     int64_t size[GRAFT_MAX_DIMS];
@@ -624,6 +823,13 @@ static int l_expand(lua_State *L) {
     return 1;
 }
 
+/***
+A view with two dims swapped.
+@int d1
+@int d2
+@treturn Tensor
+@function Tensor:transpose
+*/
 static int l_transpose(lua_State *L) {
     graft_tensor *t = check_tensor(L, 1);
     int d1 = check_dim(L, 2, t->ndim, 0, "transpose"), d2 = check_dim(L, 3, t->ndim, 0, "transpose");
@@ -634,6 +840,11 @@ static int l_transpose(lua_State *L) {
 }
 
 /* detach(): a new tensor on the same storage, outside any autograd graph. */
+/***
+A view of the same storage outside the autograd graph.
+@treturn Tensor
+@function Tensor:detach
+*/
 static int l_detach(lua_State *L) {
     graft_tensor *t = check_tensor(L, 1);
     push_view(L, t, t);
@@ -643,6 +854,14 @@ static int l_detach(lua_State *L) {
 /* as_strided(size, stride [, offset]): a view with the given geometry over t's storage
  * (offset in elements from t's first, 1-based as a position: 1 is t's first element). Every
  * element the view can reach must lie inside the storage t spans when contiguous. */
+/***
+A view with the given sizes, strides and offset into the storage (checked against it).
+@tparam {int,...} size
+@tparam {int,...} stride
+@int[opt=0] offset in elements
+@treturn Tensor
+@function Tensor:as_strided
+*/
 static int l_as_strided(lua_State *L) {
     graft_tensor *t = check_tensor(L, 1);
     int64_t size[GRAFT_MAX_DIMS], stride[GRAFT_MAX_DIMS];
@@ -675,6 +894,11 @@ static int l_as_strided(lua_State *L) {
 }
 
 /* t:t(): the transpose of a matrix; a vector comes back unchanged (torch.Tensor.t). */
+/***
+The transpose of a matrix (a view); vectors are returned as they are.
+@treturn Tensor
+@function Tensor:t
+*/
 static int l_t(lua_State *L) {
     graft_tensor *t = check_tensor(L, 1);
     if (t->ndim > 2) return luaL_error(L, "t: expects a tensor with at most 2 dims, got %d", t->ndim);
@@ -684,6 +908,12 @@ static int l_t(lua_State *L) {
     return 1;
 }
 
+/***
+A view with the dims reordered.
+@tparam {int,...} dims a permutation of 1..dim()
+@treturn Tensor
+@function Tensor:permute
+*/
 static int l_permute(lua_State *L) {
     graft_tensor *t = check_tensor(L, 1);
     int64_t p[GRAFT_MAX_DIMS];
@@ -704,6 +934,14 @@ static int l_permute(lua_State *L) {
 }
 
 /* narrow(dim, start, length): positions start .. start+length-1 of dim. */
+/***
+A view of `length` positions of dim `d` from `start`.
+@int d
+@int start 1-based
+@int length
+@treturn Tensor
+@function Tensor:narrow
+*/
 static int l_narrow(lua_State *L) {
     graft_tensor *t = check_tensor(L, 1);
     int d = check_dim(L, 2, t->ndim, 0, "narrow");
@@ -716,6 +954,13 @@ static int l_narrow(lua_State *L) {
     return 1;
 }
 
+/***
+A view of position i of dim d, without that dim.
+@int d
+@int i 1-based
+@treturn Tensor
+@function Tensor:select
+*/
 static int l_select(lua_State *L) {
     graft_tensor *t = check_tensor(L, 1);
     int d = check_dim(L, 2, t->ndim, 0, "select");
@@ -729,6 +974,12 @@ static int l_select(lua_State *L) {
     return 1;
 }
 
+/***
+A view with a size-1 dim inserted at d.
+@int d
+@treturn Tensor
+@function Tensor:unsqueeze
+*/
 static int l_unsqueeze(lua_State *L) {
     graft_tensor *t = check_tensor(L, 1);
     int d = check_dim(L, 2, t->ndim, 1, "unsqueeze");
@@ -739,6 +990,12 @@ static int l_unsqueeze(lua_State *L) {
     return 1;
 }
 
+/***
+A view without size-1 dims (all, or only d).
+@int[opt] d
+@treturn Tensor
+@function Tensor:squeeze
+*/
 static int l_squeeze(lua_State *L) {
     graft_tensor *t = check_tensor(L, 1);
     int d = lua_isnoneornil(L, 2) ? -1 : check_dim(L, 2, t->ndim, 0, "squeeze");
@@ -749,6 +1006,13 @@ static int l_squeeze(lua_State *L) {
 }
 
 /* flatten([start [, end]]): merges dims start..end (default: all) into one. */
+/***
+Dims start..stop merged into one (a view when possible), as torch.flatten.
+@int[opt=1] start
+@int[opt=-1] stop
+@treturn Tensor
+@function Tensor:flatten
+*/
 static int l_flatten(lua_State *L) {
     graft_tensor *t = check_tensor(L, 1);
     int64_t size[GRAFT_MAX_DIMS];

@@ -1,6 +1,7 @@
--- graft.F: the neural-network ops, each a C kernel pair (forward, gradient) recorded on the
+--- graft.F: the neural-network ops, each a C kernel pair (forward, gradient) recorded on the
 -- autograd tape, and losses built from them. PyTorch's argument order and option names;
 -- sizes are a number or {h, w}; labels and indices are 1-based.
+-- @module graft.F
 local core = require "graft.core"
 local A = require "graft.autograd"
 
@@ -64,8 +65,16 @@ local function softmax(x, dim, log)
   end
   return y
 end
+--- softmax(x, dim): exp(x) / sum(exp(x)) along dim, computed without overflow.
 function F.softmax(x, dim) return softmax(x, dim, false) end
+--- log_softmax(x, dim): x - logsumexp(x) along dim.
 function F.log_softmax(x, dim) return softmax(x, dim, true) end
+
+--- The activations, each on a tensor with its gradient: `relu`, `relu6`, `sigmoid`, `tanh`,
+-- `silu`, `gelu` (erf form), `hardswish`, `hardsigmoid`.
+-- @tparam Tensor x
+-- @treturn Tensor
+-- @function relu
 
 --- max_pool2d(x, kernel [, {stride, padding, dilation, ceil_mode}])
 function F.max_pool2d(x, kernel, opts)

@@ -1,4 +1,5 @@
 --- graft.image: PNG and JPEG files to f32 {C, H, W} tensors in [0, 1], and back to PNG.
+-- @module graft.image
 local core = require "graft.core"
 
 local image = {

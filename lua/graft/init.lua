@@ -1,11 +1,23 @@
--- graft: transfer learning for Lua 5.4 on a C core.
+--- graft: transfer learning for Lua 5.4 on a C core.
 -- This file is the module `graft`: the C core (graft.core) plus the parts written in Lua.
+-- The submodules are graft.nn, graft.F, graft.optim, graft.models, graft.data,
+-- graft.transfer, graft.image and graft.json; `graft.fit`, `graft.extract`,
+-- `graft.evaluate` and `graft.predict` are graft.transfer's. Most tensor methods are also
+-- module functions: `graft.exp(t)` is `t:exp()`.
+-- @module graft
 local core = require "graft.core"
 local autograd = require "graft.autograd"
 require "graft.grad_ops"   -- makes the tensor methods record themselves for autograd
 
 local graft = {}
-for k, v in pairs(core) do graft[k] = v end
+-- graft.core's helpers for graft's own Lua files (file listing, decoding, worker pools) stay
+-- there; everything else in the core is graft's API.
+local CORE_ONLY = {image_load = true, image_probe = true, image_save = true, listdir = true, stat = true,
+                   read_idx = true, read_raw = true, pool = true, rng = true, transform = true,
+                   isatty = true, fingerprint = true}
+for k, v in pairs(core) do
+  if not CORE_ONLY[k] then graft[k] = v end
+end
 
 local Tensor = core.Tensor
 graft.Tensor = Tensor
@@ -44,6 +56,58 @@ graft.no_grad = autograd.no_grad
 graft.enable_grad = autograd.enable_grad
 graft.grad_enabled = autograd.is_enabled
 graft.set_grad_enabled = autograd.set_enabled
+
+--- The transfer verbs
+-- @section verbs
+
+--- Trains a model on a loader: graft.transfer.fit (options, checkpoints, resuming there).
+-- @function fit
+
+--- Features of a model over a loader: graft.transfer.extract.
+-- @function extract
+
+--- Loss, accuracy, top-5, per-class accuracy and the confusion matrix: graft.transfer.evaluate.
+-- @function evaluate
+
+--- Top classes of image files or tensors: graft.transfer.predict.
+-- @function predict
+
+--- Autograd
+-- @section autograd
+
+--- Runs fn(...) with gradient recording off (as `with torch.no_grad()`), and returns its results.
+-- @func fn
+-- @param ... its arguments
+-- @function no_grad
+
+--- Runs fn(...) with gradient recording on, inside a no_grad region too.
+-- @func fn
+-- @param ... its arguments
+-- @function enable_grad
+
+--- Sets gradient recording on or off for what follows; returns the previous setting.
+-- @bool on
+-- @treturn boolean
+-- @function set_grad_enabled
+
+--- True while gradients are recorded.
+-- @treturn boolean
+-- @function grad_enabled
+
+--- Marks an f32 leaf tensor as needing gradients (`t.requires_grad` reads it); ops on it are
+-- then recorded, and `backward` fills its `.grad`.
+-- @bool[opt=true] on
+-- @treturn Tensor the tensor
+-- @function Tensor:requires_grad_
+
+--- Gradients of this tensor with respect to every leaf that requires grad, added into their
+-- `.grad`. The graph is freed afterwards unless `retain_graph` is set.
+-- @tparam[opt] Tensor grad the gradient of the result (needed unless it has one element)
+-- @tparam[opt] table opts `{retain_graph = false}`
+-- @function Tensor:backward
+
+--- Helpers
+-- @section helpers
 
 --- True when x is a graft tensor.
 function graft.is_tensor(x)

@@ -1,5 +1,6 @@
--- graft.json: decode (cJSON, in C) and encode (here: sorted keys, so equal values give equal
+--- graft.json: decode (cJSON, in C) and encode (here: sorted keys, so equal values give equal
 -- text). Arrays are tables whose keys are exactly 1..n; an empty table encodes as {}.
+-- @module graft.json
 local core = require "graft.core"
 
 local json = {decode = core.json.decode, null = core.json.null}
@@ -48,6 +49,11 @@ local function encode(v, seen, path)
   seen[v] = nil
   return "{" .. table.concat(parts, ",") .. "}"
 end
+
+--- decode(text) -> the value: objects as tables, arrays as 1-based arrays, null as json.null
+-- (cJSON, in C; an error names the position of the first problem).
+-- @string text
+-- @function decode
 
 --- encode(value) -> JSON text.
 function json.encode(v) return encode(v, {}, "value") end

@@ -1,7 +1,8 @@
--- graft.save_model / graft.load_model: a model's weights and the config that rebuilds it in
+--- graft.save_model / graft.load_model: a model's weights and the config that rebuilds it in
 -- one safetensors file (__metadata__: format "pt", graft.config as JSON, graft.format "1").
 -- Zoo models (and architectures added with graft.models.register) and Sequential trees of
 -- built-in layers can be saved this way.
+-- @module graft
 local core = require "graft.core"
 local json = require "graft.json"
 local nn = require "graft.nn"

@@ -1,4 +1,8 @@
--- graft.data: data sets with 1-based indices and labels (#ds, ds:get(i) -> x, y).
+--- graft.data: data sets with 1-based indices and labels (#ds, ds:get(i) -> x, y).
+-- A data set is any table with `#ds` (or `ds:len()`), `ds:get(i [, rng])` returning an
+-- input and a label, and optionally `ds:label(i)` (the label without loading the input)
+-- and `ds.classes`; the built-in ones below have all of them.
+-- @module graft.data
 local core = require "graft.core"
 
 local T = core.Tensor
@@ -26,6 +30,7 @@ end
 -- class order (ds.classes). The files are read and checked when the data set is made.
 -- ds.images (u8 {N, 28, 28}) and ds.labels (i64 {N}, 1-based) hold everything, so the
 -- loader batches without copies per item.
+-- @function FashionMNIST
 local FashionMNIST = dataset_class "FashionMNIST"
 FashionMNIST.classes = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                         "Sneaker", "Bag", "Ankle boot"}
@@ -67,6 +72,7 @@ end
 data.FashionMNIST = FashionMNIST
 
 --- TensorDataset(x [, y]): item i is x[i] (and y[i], a Lua number when y is i64).
+-- @function TensorDataset
 local TensorDataset = dataset_class "TensorDataset"
 function TensorDataset.new(x, y)
   if y and T.size(y, 1) ~= T.size(x, 1) then
@@ -88,6 +94,7 @@ end
 data.TensorDataset = TensorDataset
 
 --- Subset(ds, indices): the items of ds at the given 1-based positions (array or i64 tensor).
+-- @function Subset
 local Subset = dataset_class "Subset"
 function Subset.new(ds, indices)
   local list = type(indices) == "table" and indices or T.totable(indices)
@@ -201,6 +208,7 @@ end
 -- run in the loader's C threads. A class folder without images, or a file that is not a
 -- PNG/JPEG, is an error; on_error = "skip" leaves such files out (and bad images found while
 -- loading) with a warning that lists them.
+-- @function ImageFolder
 local ImageFolder = dataset_class "ImageFolder"
 local DEFAULT_EXTENSIONS = {"png", "jpg", "jpeg"}
 

@@ -4,6 +4,7 @@
 -- batch; data sets held in tensors are batched with one gather; anything else goes item by
 -- item through ds:get. Sample i of epoch e draws its random parameters from the generator
 -- of (seed, e, i), so batches never depend on the number of workers.
+-- @module graft.data
 local core = require "graft.core"
 
 local T = core.Tensor

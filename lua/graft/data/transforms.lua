@@ -3,6 +3,7 @@
 -- per-sample generator; without one, a generator seeded from graft's own). The built-in
 -- ones are plain data (`steps`) that C runs, on the Lua thread when called and in the
 -- loader's worker threads when a data set of image files uses them.
+-- @module graft.data.transforms
 local core = require "graft.core"
 
 local transforms = {}

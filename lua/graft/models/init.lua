@@ -1,6 +1,7 @@
--- graft.models: the zoo. Each architecture is registered with a builder and its
+--- graft.models: the zoo. Each architecture is registered with a builder and its
 -- preprocessing defaults; graft.models.NAME{num_classes, weights, in_chans, ...} builds it,
 -- carries its config, and loads weights (torchvision's/timm's keys) when given.
+-- @module graft.models
 local graft_core = require "graft.core"
 local nn = require "graft.nn"
 
@@ -15,6 +16,7 @@ models.IMAGENET_DEFAULTS = IMAGENET
 --- The base of zoo models: a classifier head at a known path, num_features, and
 -- forward_features(x) giving the {N, num_features} representation the head consumes. A
 -- family defines forward_pooled(x) for it (not `features`: torchvision names submodules so).
+-- @type ZooModel
 local ZooModel = nn.Module:extend "ZooModel"
 models.ZooModel = ZooModel
 
@@ -89,6 +91,9 @@ local function read_weights(path)
   if type(path) ~= "string" then error("weights must be a file path", 4) end
   return (require "graft").load(path)
 end
+
+--- The registry
+-- @section registry
 
 --- register(name, build [, config]): build(args) returns the model (ideally a ZooModel);
 -- config overrides the ImageNet preprocessing defaults. The architecture then builds with
@@ -177,5 +182,49 @@ for _, family in ipairs {"graft.models.resnet", "graft.models.vgg", "graft.model
                          "graft.models.xception"} do
   require(family)(models)
 end
+
+
+--- The architectures
+-- @section zoo
+
+--- ResNet (torchvision's v1.5): also `resnet18`, `resnet34`, `resnet101`, `resnet152`, and the
+-- CIFAR-style `resnet20_cifar`, `resnet32_cifar`, `resnet44_cifar`, `resnet56_cifar` for 32 x 32
+-- inputs. Every zoo constructor takes the same options; the model has torchvision's keys.
+-- @tparam[opt] table opts `{num_classes = 1000, weights = path, in_chans = 3, fold_bn = true}`:
+-- `weights` a safetensors file, a sharded index or a torchvision .pth (a different
+-- num_classes keeps the checkpoint's trunk and a fresh head); `in_chans` adapts the first
+-- convolution's pretrained weights as timm does
+-- @treturn ZooModel
+-- @function resnet50
+
+--- VGG: also `vgg11`, `vgg13`, `vgg19` and the BatchNorm variants `vgg11_bn`, `vgg13_bn`,
+-- `vgg16_bn`, `vgg19_bn`
+-- (head `classifier.6`).
+-- @tparam[opt] table opts as `resnet50`
+-- @treturn ZooModel
+-- @function vgg16
+
+--- MobileNet v2; also `mobilenet_v3_small`, `mobilenet_v3_large` (head `classifier.3`).
+-- @tparam[opt] table opts as `resnet50`
+-- @treturn ZooModel
+-- @function mobilenet_v2
+
+--- EfficientNet-b0; also `efficientnet_b1`, `efficientnet_b2`, `efficientnet_b3`,
+-- `efficientnet_b4`, `efficientnet_b5`, `efficientnet_b6`, `efficientnet_b7` (inputs 240 to
+-- 600 px, bicubic).
+-- @tparam[opt] table opts as `resnet50`
+-- @treturn ZooModel
+-- @function efficientnet_b0
+
+--- GoogLeNet (Inception v1); `aux_logits` and `transform_input` as torchvision. Also
+-- `inception_v3` (299 x 299 inputs).
+-- @tparam[opt] table opts as `resnet50`, plus `{aux_logits, transform_input}`
+-- @treturn ZooModel
+-- @function googlenet
+
+--- Xception with timm's `legacy_xception` keys (299 x 299 inputs, mean = std = 0.5).
+-- @tparam[opt] table opts as `resnet50`
+-- @treturn ZooModel
+-- @function xception
 
 return models

@@ -1,5 +1,6 @@
--- Containers: Sequential (children "1".. in Lua, keyed "0", "1", ... in state dicts as in
+--- Containers: Sequential (children "1".. in Lua, keyed "0", "1", ... in state dicts as in
 -- PyTorch) and ModuleList.
+-- @module graft.nn
 local Module = require "graft.nn.module"
 
 local C = {}
@@ -8,10 +9,16 @@ local C = {}
 -- them in order. Children are registered under the names "0", "1", ..., so that state-dict
 -- keys are PyTorch's (`features.0.weight`).
 local Sequential = Module:extend "nn.Sequential"
+--- Modules applied in order: `nn.Sequential{m1, m2, ...}` (or the modules as arguments).
+-- Children are keyed "0", "1", ... in state dicts, as in PyTorch; `seq:at(i)` is the i-th
+-- (1-based) and `#seq` the count.
+-- @tparam {Module,...} modules
+-- @function Sequential
 function Sequential:init(list, ...)
   if Module.is_module(list) then list = {list, ...} end
   for i, m in ipairs(list or {}) do self:add(m, i) end
 end
+--- add(m [, i]): appends m (or inserts it at 1-based position i).
 function Sequential:add(m, i)
   local n = #self:named_children()
   if not Module.is_module(m) then error(("%s: element %d is not a module"):format(self.__name, i or n + 1), 3) end
@@ -33,6 +40,9 @@ ModuleList.init = Sequential.init
 ModuleList.add = Sequential.add
 ModuleList.at = Sequential.at
 function ModuleList:forward() error("nn.ModuleList has no forward: call its modules", 2) end
+--- Modules held in a list, without a forward of their own (keys as Sequential's).
+-- @tparam {Module,...} modules
+-- @function ModuleList
 C.ModuleList = ModuleList
 
 return C

@@ -1,4 +1,6 @@
--- nn.init: in-place initialisers with torch.nn.init's names and formulas (run under no_grad).
+--- nn.init: in-place initialisers with torch.nn.init's names and formulas (run under no_grad).
+-- @module graft.nn.init
+-- @alias I
 local core = require "graft.core"
 local A = require "graft.autograd"
 
@@ -19,6 +21,8 @@ local function gain(nonlinearity, a)
   return 1
 end
 
+--- uniform_(t [, a = 0 [, b = 1]]): in place, as torch.nn.init's; also `normal_` (t [, mean = 0
+-- [, std = 1]]), `constant_` (t, v), `zeros_` (t) and `ones_` (t).
 function I.uniform_(t, a, b) return A.no_grad(T.uniform_, t, a or 0, b or 1) end
 function I.normal_(t, mean, std) return A.no_grad(T.normal_, t, mean or 0, std or 1) end
 function I.constant_(t, v) A.no_grad(function() T.fill_(t, v) end) return t end

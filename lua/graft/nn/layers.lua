@@ -1,4 +1,5 @@
--- The built-in layers: PyTorch's parameter names, shapes, defaults and initialisations.
+--- The built-in layers: PyTorch's parameter names, shapes, defaults and initialisations.
+-- @module graft.nn
 local core = require "graft.core"
 local A = require "graft.autograd"
 local F = require "graft.functional"
@@ -78,6 +79,13 @@ function Conv2d:extra_repr()
   return ("%d, %d, kernel_size={%d, %d}, stride=%s, groups=%d"):format(self.in_channels, self.out_channels,
     self.kernel_size[1], self.kernel_size[2], tostring(type(self.opts.stride) == "table" and self.opts.stride[1] or self.opts.stride), self.opts.groups)
 end
+--- 2-D convolution over {N, C, H, W} inputs, with PyTorch's weight {cout, cin/groups, kh, kw}, bias
+-- and initialisation.
+-- @int in_channels
+-- @int out_channels
+-- @tparam int|{int,int} kernel_size
+-- @tparam[opt] table opts `{stride = 1, padding = 0, dilation = 1, groups = 1, bias = true}`
+-- @function Conv2d
 L.Conv2d = Conv2d
 
 -- Linear(in_features, out_features [, {bias}])
@@ -95,6 +103,11 @@ function Linear:reset_parameters()
 end
 function Linear:forward(x) return F.linear(x, self.weight, self.bias) end
 function Linear:extra_repr() return ("in_features=%d, out_features=%d"):format(self.in_features, self.out_features) end
+--- y = x W^T + b over the last dim; weight {out, in}.
+-- @int in_features
+-- @int out_features
+-- @tparam[opt] table opts `{bias = true}`
+-- @function Linear
 L.Linear = Linear
 
 -- BatchNorm1d / BatchNorm2d(num_features [, {eps, momentum, affine, track_running_stats}])
@@ -141,9 +154,18 @@ function BatchNorm:extra_repr() return ("%d, eps=%g, momentum=%g"):format(self.n
 
 local BatchNorm2d = BatchNorm:extend "nn.BatchNorm2d"
 BatchNorm2d._dims, BatchNorm2d._dims_text = {[4] = true}, "4-D (N, C, H, W)"
+--- Batch normalisation over {N, C, H, W}: batch statistics in training (running mean and
+-- variance updated with momentum), running statistics in eval mode and when frozen.
+-- @int num_features C
+-- @tparam[opt] table opts `{eps = 1e-5, momentum = 0.1, affine = true, track_running_stats = true}`
+-- @function BatchNorm2d
 L.BatchNorm2d = BatchNorm2d
 local BatchNorm1d = BatchNorm:extend "nn.BatchNorm1d"
 BatchNorm1d._dims, BatchNorm1d._dims_text = {[2] = true, [3] = true}, "2-D (N, C) or 3-D (N, C, L)"
+--- Batch normalisation over {N, C} or {N, C, L}, as BatchNorm2d.
+-- @int num_features C
+-- @tparam[opt] table opts as BatchNorm2d
+-- @function BatchNorm1d
 L.BatchNorm1d = BatchNorm1d
 
 -- LayerNorm(normalized_shape [, {eps, elementwise_affine}])
@@ -161,6 +183,10 @@ function LayerNorm:reset_parameters()
   if self.weight then A.no_grad(function() T.fill_(self.weight, 1); T.zero_(self.bias) end) end
 end
 function LayerNorm:forward(x) return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps) end
+--- Layer normalisation over the last dims, with weight and bias.
+-- @tparam int|{int,...} normalized_shape
+-- @tparam[opt] table opts `{eps = 1e-5, elementwise_affine = true}`
+-- @function LayerNorm
 L.LayerNorm = LayerNorm
 
 -- Embedding(num_embeddings, embedding_dim [, {padding_idx}]): ids are 1-based.
@@ -179,6 +205,11 @@ function Embedding:reset_parameters()
   end)
 end
 function Embedding:forward(ids) return F.embedding(ids, self.weight, {padding_idx = self.padding_idx}) end
+--- A table of n vectors of size d, looked up by 1-based i64 ids.
+-- @int n
+-- @int d
+-- @tparam[opt] table opts `{padding_idx}`: that id maps to zeros and gets no gradient
+-- @function Embedding
 L.Embedding = Embedding
 
 -- Layers without parameters: activations, pooling, dropout, flatten, identity.
@@ -190,21 +221,47 @@ local function stateless(name, forward, init)
   L[name] = class
   return class
 end
+--- max(x, 0).
+-- @function ReLU
 stateless("ReLU", function(_, x) return F.relu(x) end)
+--- min(max(x, 0), 6).
+-- @function ReLU6
 stateless("ReLU6", function(_, x) return F.relu6(x) end)
+--- x * sigmoid(x) (swish).
+-- @function SiLU
 stateless("SiLU", function(_, x) return F.silu(x) end)
+--- x * Phi(x), the erf form.
+-- @function GELU
 stateless("GELU", function(_, x) return F.gelu(x) end)
+--- 1 / (1 + e^-x).
+-- @function Sigmoid
 stateless("Sigmoid", function(_, x) return F.sigmoid(x) end)
+--- tanh(x).
+-- @function Tanh
 stateless("Tanh", function(_, x) return F.tanh(x) end)
+--- x * relu6(x + 3) / 6.
+-- @function Hardswish
 stateless("Hardswish", function(_, x) return F.hardswish(x) end)
+--- relu6(x + 3) / 6.
+-- @function Hardsigmoid
 stateless("Hardsigmoid", function(_, x) return F.hardsigmoid(x) end)
+--- Its input, unchanged (a removed head: `reset_classifier(0)`).
+-- @function Identity
 stateless("Identity", function(_, x) return x end)
+--- Max pooling.
+-- @tparam int|{int,int} kernel_size
+-- @tparam[opt] table opts `{stride = kernel_size, padding = 0, dilation = 1, ceil_mode = false}`
+-- @function MaxPool2d
 stateless("MaxPool2d", function(self, x) return F.max_pool2d(x, self.kernel_size, self.opts) end,
   function(self, k, opts)
     rawset(self, "kernel_size", k)
     rawset(self, "opts", options(opts, {stride = false, padding = 0, dilation = 1, ceil_mode = false}))
     if not self.opts.stride then self.opts.stride = nil end
   end)
+--- Average pooling.
+-- @tparam int|{int,int} kernel_size
+-- @tparam[opt] table opts `{stride = kernel_size, padding = 0, ceil_mode = false, count_include_pad = true, divisor_override}`
+-- @function AvgPool2d
 stateless("AvgPool2d", function(self, x) return F.avg_pool2d(x, self.kernel_size, self.opts) end,
   function(self, k, opts)
     rawset(self, "kernel_size", k)
@@ -213,15 +270,26 @@ stateless("AvgPool2d", function(self, x) return F.avg_pool2d(x, self.kernel_size
     if not self.opts.stride then self.opts.stride = nil end
     if not self.opts.divisor_override then self.opts.divisor_override = nil end
   end)
+--- Average pooling to a given output size.
+-- @tparam int|{int,int} output_size
+-- @function AdaptiveAvgPool2d
 stateless("AdaptiveAvgPool2d", function(self, x) return F.adaptive_avg_pool2d(x, self.output_size) end,
   function(self, size) rawset(self, "output_size", size) end)
+--- Zeroes elements with probability p in training and scales the rest by 1/(1-p).
+-- @number[opt=0.5] p
+-- @function Dropout
 stateless("Dropout", function(self, x) return F.dropout(x, self.p, self.training) end,
   function(self, p) rawset(self, "p", p or 0.5) end)
--- GradientReversal([lambda = 1]): identity forward, gradient times -lambda backward; set
--- m.lambda as training goes (DANN's schedule: graft.transfer.dann).
+--- The identity forward; backward multiplies the gradient by -lambda. Set m.lambda as
+-- training goes (DANN's schedule: graft.transfer.dann).
+-- @number[opt=1] lambda
+-- @function GradientReversal
 stateless("GradientReversal", function(self, x) return F.gradient_reversal(x, self.lambda) end,
   function(self, lambda) rawset(self, "lambda", lambda or 1) end)
--- Flatten([start_dim [, end_dim]]): 1-based dims; the default keeps the batch dim (2..-1).
+--- Dims start_dim..end_dim merged into one (1-based; the default keeps the batch dim).
+-- @int[opt=2] start_dim
+-- @int[opt=-1] end_dim
+-- @function Flatten
 stateless("Flatten", function(self, x) return x:flatten(self.start_dim, self.end_dim) end,
   function(self, s, e) rawset(self, "start_dim", s or 2); rawset(self, "end_dim", e or -1) end)
 

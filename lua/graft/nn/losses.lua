@@ -1,5 +1,6 @@
--- Losses as modules: CrossEntropyLoss, NLLLoss, MSELoss, BCEWithLogitsLoss. Options as in
+--- Losses as modules: CrossEntropyLoss, NLLLoss, MSELoss, BCEWithLogitsLoss. Options as in
 -- PyTorch (weight, reduction, ignore_index, label_smoothing, pos_weight); labels are 1-based.
+-- @module graft.nn
 local F = require "graft.functional"
 local Module = require "graft.nn.module"
 
@@ -18,9 +19,21 @@ local function loss(name, fn, allowed)
   losses[name] = class
 end
 
+--- F.cross_entropy as a module.
+-- @tparam[opt] table opts `{weight, reduction = "mean", ignore_index, label_smoothing = 0}`
+-- @function CrossEntropyLoss
 loss("CrossEntropyLoss", F.cross_entropy, {weight = true, reduction = true, ignore_index = true, label_smoothing = true})
+--- F.nll_loss as a module.
+-- @tparam[opt] table opts `{weight, reduction, ignore_index}`
+-- @function NLLLoss
 loss("NLLLoss", F.nll_loss, {weight = true, reduction = true, ignore_index = true})
+--- F.mse_loss as a module.
+-- @tparam[opt] table opts `{reduction}`
+-- @function MSELoss
 loss("MSELoss", F.mse_loss, {reduction = true})
+--- F.binary_cross_entropy_with_logits as a module.
+-- @tparam[opt] table opts `{weight, pos_weight, reduction}`
+-- @function BCEWithLogitsLoss
 loss("BCEWithLogitsLoss", F.binary_cross_entropy_with_logits, {weight = true, pos_weight = true, reduction = true})
 
 return losses

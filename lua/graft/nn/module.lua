@@ -1,6 +1,7 @@
--- nn.Module: parameter holders whose forward calls ops. Assigning a Module to a field
+--- nn.Module: parameter holders whose forward calls ops. Assigning a Module to a field
 -- registers a child; assigning a tensor that requires grad registers a parameter; buffers
 -- are registered with register_buffer. Names, order and state-dict keys are PyTorch's.
+-- @module graft.nn
 local core = require "graft.core"
 local A = require "graft.autograd"
 
@@ -76,6 +77,9 @@ function Module:extend(name)
   return class
 end
 
+--- Module(...) or a class's call: a new instance; runs init(...) (define it in a subclass, with
+-- forward(...)).
+-- @function Module:new
 function Module:new(...)
   local obj = setmetatable({_values = {}, _kinds = {}, _order = {}, training = true}, instance_mt(self))
   rawset(obj, "_args", table.pack(...))   -- built-in layers are rebuilt from these (save_model)
@@ -134,12 +138,15 @@ function Module:register_forward_hook(fn)
   end}
 end
 
+--- register_parameter(name, t): t becomes a parameter under name (as assigning a tensor that
+-- requires grad does).
 function Module:register_parameter(name, t)
   rawget(self, "_kinds")[name] = nil
   register(self, name, t)
   if t ~= nil then rawget(self, "_kinds")[name] = "param" end
 end
 
+--- register_buffer(name, t): t is saved in the state dict but not trained (running statistics).
 function Module:register_buffer(name, t)
   register(self, name, t)
   if t ~= nil then rawget(self, "_kinds")[name] = "buffer" end
@@ -179,12 +186,14 @@ function Module:named_parameters()
   return out
 end
 
+--- parameters(): every parameter tensor, in named_parameters' order.
 function Module:parameters()
   local out = {}
   for _, p in ipairs(self:named_parameters()) do out[#out + 1] = p[2] end
   return out
 end
 
+--- named_buffers(): array of {name, tensor} for every buffer.
 function Module:named_buffers()
   local out = {}
   for _, m in ipairs(self:named_modules()) do
@@ -278,12 +287,15 @@ function Module:load_state_dict(sd, opts)
   return missing, unexpected
 end
 
+--- train([mode = true]): training mode for this module and its children (dropout on, batch
+-- statistics in BatchNorm unless frozen); returns the module.
 function Module:train(mode)
   if mode == nil then mode = true end
   for _, m in ipairs(self:named_modules()) do rawset(m[2], "training", mode) end
   return self
 end
 
+--- eval(): evaluation mode, as train(false); returns the module.
 function Module:eval() return self:train(false) end
 
 --- zero_grad(): drops every parameter's .grad (as PyTorch's set_to_none).

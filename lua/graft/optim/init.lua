@@ -1,6 +1,7 @@
--- graft.optim: SGD, Adam and AdamW over parameter groups (discriminative learning rates),
+--- graft.optim: SGD, Adam and AdamW over parameter groups (discriminative learning rates),
 -- their state dicts for resuming, and the learning-rate schedulers (graft.optim.lr_scheduler).
 -- The updates are C kernels that follow torch.optim's formulas.
+-- @module graft.optim
 local core = require "graft.core"
 local A = require "graft.autograd"
 
@@ -138,6 +139,7 @@ end
 local optim = {Optimizer = Optimizer}
 
 --- SGD(params, {lr, momentum, dampening, weight_decay, nesterov})
+-- @function SGD
 optim.SGD = class("SGD", {lr = false, momentum = 0, dampening = 0, weight_decay = 0, nesterov = false},
   function(p, g, group, st)
     local buf = nil
@@ -178,8 +180,10 @@ local function adam(name, weight_decay, decoupled)
   return c
 end
 --- Adam(params, {lr, betas, eps, weight_decay}) — weight decay added to the gradient.
+-- @function Adam
 optim.Adam = adam("Adam", 0, false)
 --- AdamW(params, {lr, betas, eps, weight_decay = 0.01}) — decoupled weight decay.
+-- @function AdamW
 optim.AdamW = adam("AdamW", 1e-2, true)
 
 optim.lr_scheduler = require "graft.optim.lr_scheduler"

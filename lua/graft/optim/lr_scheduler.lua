@@ -1,6 +1,7 @@
--- Learning-rate schedulers, with PyTorch's names and closed forms: StepLR, MultiStepLR,
+--- Learning-rate schedulers, with PyTorch's names and closed forms: StepLR, MultiStepLR,
 -- CosineAnnealingLR, LinearLR (linear warmup) and OneCycleLR (which also cycles momentum).
 -- Each sets the lr of every group when made and at every step().
+-- @module graft.optim
 local S = {}
 
 local Scheduler = {}
@@ -39,8 +40,10 @@ function Scheduler:step()
   self:apply()
 end
 
+--- get_last_lr(): the learning rate of each group, as last set.
 function Scheduler:get_last_lr() return {table.unpack(self.last_lrs)} end
 
+--- state_dict() / load_state_dict(sd): the step count, for resuming.
 function Scheduler:state_dict() return {last_epoch = self.last_epoch} end
 
 function Scheduler:load_state_dict(sd)
@@ -49,11 +52,13 @@ function Scheduler:load_state_dict(sd)
 end
 
 --- StepLR(opt, step_size [, {gamma = 0.1}])
+-- @function StepLR
 S.StepLR = class("StepLR", function(self, step_size, opts)
   self.step_size, self.gamma = step_size, (opts and opts.gamma) or 0.1
 end, function(self, i, e) return self.base_lrs[i] * self.gamma ^ (e // self.step_size) end)
 
 --- MultiStepLR(opt, milestones [, {gamma = 0.1}])
+-- @function MultiStepLR
 S.MultiStepLR = class("MultiStepLR", function(self, milestones, opts)
   self.milestones, self.gamma = milestones, (opts and opts.gamma) or 0.1
 end, function(self, i, e)
@@ -63,6 +68,7 @@ end, function(self, i, e)
 end)
 
 --- CosineAnnealingLR(opt, T_max [, {eta_min = 0}])
+-- @function CosineAnnealingLR
 S.CosineAnnealingLR = class("CosineAnnealingLR", function(self, t_max, opts)
   self.t_max, self.eta_min = t_max, (opts and opts.eta_min) or 0
 end, function(self, i, e)
@@ -70,6 +76,7 @@ end, function(self, i, e)
 end)
 
 --- LinearLR(opt [, {start_factor = 1/3, end_factor = 1, total_iters = 5}]): linear warmup.
+-- @function LinearLR
 S.LinearLR = class("LinearLR", function(self, opts)
   opts = opts or {}
   self.start_factor, self.end_factor = opts.start_factor or 1 / 3, opts.end_factor or 1
@@ -87,6 +94,7 @@ end
 --- OneCycleLR(opt, {max_lr, total_steps | epochs + steps_per_epoch, pct_start = 0.3,
 -- anneal_strategy = "cos", div_factor = 25, final_div_factor = 1e4, cycle_momentum = true,
 -- base_momentum = 0.85, max_momentum = 0.95, three_phase = false}); step() once per batch.
+-- @function OneCycleLR
 S.OneCycleLR = class("OneCycleLR", function(self, o)
   o = o or {}
   local total = o.total_steps or (o.epochs and o.steps_per_epoch and o.epochs * o.steps_per_epoch)

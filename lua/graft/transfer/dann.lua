@@ -3,6 +3,7 @@
 -- from target features through a gradient-reversal layer, so the feature extractor learns
 -- features that serve the labelled source task and look alike in both domains; the target
 -- domain needs no labels.
+-- @module graft.transfer
 local core = require "graft.core"
 local F = require "graft.functional"
 local nn = require "graft.nn"

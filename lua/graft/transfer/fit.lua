@@ -2,6 +2,7 @@
 -- validation each epoch, resumable checkpoints written atomically, the best model kept,
 -- early stopping, gradient clipping and accumulation, gradual unfreezing, progress, a JSON
 -- log, and a guard that stops on a non-finite loss before it reaches the weights.
+-- @module graft.transfer
 local core = require "graft.core"
 local F = require "graft.functional"
 local json = require "graft.json"

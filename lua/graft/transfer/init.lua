@@ -2,6 +2,7 @@
 -- features, fit heads on them (logistic regression by L-BFGS, k-nearest neighbours),
 -- evaluate and predict, and the fine-tuning recipes (discriminative learning rates, gradual
 -- unfreezing, a learning-rate range test, distillation). graft.fit lives in fit.lua.
+-- @module graft.transfer
 local core = require "graft.core"
 local A = require "graft.autograd"
 local F = require "graft.functional"
