@@ -8,7 +8,7 @@ local T, graft, oracle = require "tap", require "graft", require "oracle"
 local pwd = os.getenv("PWD")
 if os.getenv("GRAFT_SANITIZE") then
   -- Packaging does not change under the sanitizers, and the installed build is not instrumented.
-  T.skip("the install test runs in the plain build", 9)
+  T.skip("the install test runs in the plain build", 11)
   T.done()
 end
 local dir = oracle.tmpname()
@@ -32,6 +32,12 @@ local tree = dir .. "/tree"
 local out, code, err = sh(("cd %s/src && luarocks --lua-version 5.4 make --tree %s graft-scm-1.rockspec"):format(dir, tree))
 T.is(code, 0, "luarocks --lua-version 5.4 make --tree builds and installs graft")
 diag_on_failure(code == 0, out, err)
+
+local lint = sh(("cd %s/src && luarocks --lua-version 5.4 lint graft-scm-1.rockspec && luarocks --lua-version 5.4 lint graft-0.1.0-1.rockspec && echo linted"):format(dir))
+T.ok(lint:find("linted", 1, true), "both rockspecs (checkout and release) pass luarocks lint")
+local release = io.open(pwd .. "/graft-" .. graft.version .. "-1.rockspec")
+T.ok(release ~= nil, ("the release rockspec is graft-%s-1.rockspec, graft.version's"):format(graft.version))
+if release then release:close() end
 
 -- A pipeline that sees only the tree: freeze a trunk, fit the head, save, load, predict.
 local script = dir .. "/pipeline.lua"
