@@ -51,9 +51,11 @@ graft_status graft_idx_read(graft_ctx *ctx, graft_tensor *out, const char *path,
     if (gzread(f, head, 4) != 4) st = graft_error_set(err, GRAFT_EFORMAT, "%s: too short for an IDX header", path);
     int code = head[2], rank = head[3];
     int esize = code == 0x08 || code == 0x09 ? 1 : code == 0x0B ? 2 : code == 0x0C || code == 0x0D ? 4 : code == 0x0E ? 8 : 0;
-    if (st == GRAFT_OK && (head[0] != 0 || head[1] != 0 || esize == 0))
+    if (st == GRAFT_OK && (head[0] != 0 || head[1] != 0))
         st = graft_error_set(err, GRAFT_EFORMAT, "%s: not an IDX file (magic %02x %02x %02x %02x)", path,
                              head[0], head[1], head[2], head[3]);
+    if (st == GRAFT_OK && esize == 0)
+        st = graft_error_set(err, GRAFT_EFORMAT, "%s: unsupported IDX element type 0x%02x", path, code);
     if (st == GRAFT_OK && (rank < 1 || rank > GRAFT_MAX_DIMS))
         st = graft_error_set(err, GRAFT_EFORMAT, "%s: rank %d is not in 1..%d", path, rank, GRAFT_MAX_DIMS);
     int64_t size[GRAFT_MAX_DIMS];

@@ -80,7 +80,10 @@ function M.load_model(path)
     error(("load_model: %s has graft.format %s; this graft reads %s"):format(path, tostring(meta["graft.format"]), FORMAT), 2)
   end
   local ok, config = pcall(json.decode, text)
-  if not ok or type(config) ~= "table" then error(("load_model: %s: graft.config is not valid JSON"):format(path), 2) end
+  if not ok then error(("load_model: %s: graft.config is not valid JSON"):format(path), 2) end
+  if type(config) ~= "table" or config[1] ~= nil then
+    error(("load_model: %s: graft.config is not a JSON object"):format(path), 2)
+  end
   local model
   if config.arch == "sequential" then
     model = build_layer(config.spec)
@@ -92,7 +95,8 @@ function M.load_model(path)
   else
     error(("load_model: %s: unknown architecture %q (graft.models.register adds one)"):format(path, tostring(config.arch)), 2)
   end
-  model:load_state_dict(tensors)
+  local loaded, err = pcall(model.load_state_dict, model, tensors)
+  if not loaded then error(("load_model: %s: %s"):format(path, tostring(err):gsub("^[^:]*:%d+: ", "")), 2) end
   model:eval()
   return model
 end

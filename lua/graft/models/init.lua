@@ -124,7 +124,14 @@ function models.register(name, build, config, opts)
       for i = 1, in_chans do cfg.mean[i], cfg.std[i] = mean, std end
     end
     rawset(m, "config", cfg)
-    if opts.weights then models.load_weights(m, read_weights(opts.weights), {in_chans = in_chans}) end
+    if opts.weights then
+      local ok, err = pcall(function() models.load_weights(m, read_weights(opts.weights), {in_chans = in_chans}) end)
+      if not ok then
+        err = tostring(err):gsub("^[^:]*:%d+: ", "")
+        -- graft.load's errors name the file already
+        error(err:find(opts.weights, 1, true) and err or ("%s: weights %s: %s"):format(name, opts.weights, err), 2)
+      end
+    end
     return m
   end
 end
@@ -147,7 +154,8 @@ function models.load_weights(m, sd, opts)
       for k in pairs(incoming) do if k:sub(1, #aux) == aux then incoming[k] = nil end end
     end
   end
-  if first and incoming[first] and own[first] and opts.in_chans and opts.in_chans ~= T.size(incoming[first], 2) then
+  if first and incoming[first] and own[first] and opts.in_chans and T.dim(incoming[first]) == 4
+     and opts.in_chans ~= T.size(incoming[first], 2) then
     incoming[first] = adapt_input_conv(incoming[first], opts.in_chans)
   end
   local head = m.head_path

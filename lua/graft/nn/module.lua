@@ -273,9 +273,14 @@ function Module:load_state_dict(sd, opts)
   end
   table.sort(unexpected)
   if strict and (#missing > 0 or #unexpected > 0) then
+    -- A whole architecture's keys would bury the message: the first few, and how many more.
+    local function some(keys)
+      local shown = table.concat(keys, ", ", 1, math.min(#keys, 8))
+      return #keys > 8 and ("%s, ... (%d in all)"):format(shown, #keys) or shown
+    end
     local parts = {}
-    if #missing > 0 then parts[#parts + 1] = "missing keys: " .. table.concat(missing, ", ") end
-    if #unexpected > 0 then parts[#parts + 1] = "unexpected keys: " .. table.concat(unexpected, ", ") end
+    if #missing > 0 then parts[#parts + 1] = "missing keys: " .. some(missing) end
+    if #unexpected > 0 then parts[#parts + 1] = "unexpected keys: " .. some(unexpected) end
     error("load_state_dict: " .. table.concat(parts, "; ") .. " (pass {strict = false} to load the rest)", 2)
   end
   A.no_grad(function()
