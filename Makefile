@@ -30,9 +30,11 @@ CFLAGS  ?= -O3 -g
 WARN     = -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 # -fno-trapping-math: graft never reads floating-point exception flags, and without them
 # the compiler may turn the selects in activation and clamping loops into vector blends.
-GRAFT_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -fPIC -fopenmp -fvisibility=hidden -fno-trapping-math \
+# OpenMP: gcc's libgomp, the runtime Debian's OpenMP OpenBLAS uses (clang: -fopenmp=libgomp).
+OPENMP  ?= -fopenmp
+GRAFT_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -fPIC $(OPENMP) -fvisibility=hidden -fno-trapping-math \
            $(WARN) -I$(OPENBLAS_INC) $(DEP_INC) $(CFLAGS)
-GRAFT_LIBS = $(LDFLAGS) $(DEP_LIB) -L$(OPENBLAS_LIB) -Wl,-rpath,$(OPENBLAS_LIB) -lopenblas -lcjson -lpng -ljpeg -lz -lm -fopenmp
+GRAFT_LIBS = $(LDFLAGS) $(DEP_LIB) -L$(OPENBLAS_LIB) -Wl,-rpath,$(OPENBLAS_LIB) -lopenblas -lcjson -lpng -ljpeg -lz -lm $(OPENMP)
 
 # make install: the Lua and C modules into Lua's usual trees under PREFIX, the command,
 # the library and header for C hosts (with a pkg-config file), and the docs.
@@ -45,7 +47,17 @@ INCLUDEDIR  ?= $(PREFIX)/include
 DOCDIR      ?= $(PREFIX)/share/doc/graft
 VERSION     := $(shell sed -n 's/.*GRAFT_VERSION "\(.*\)".*/\1/p' csrc/lua/init.c)
 
-ifeq ($(SANITIZE),1)
+ifeq ($(FUZZ),1)
+# make fuzz: graft built by clang with libFuzzer's coverage, ASan and UBSan, in build-fuzz/.
+BUILD   ?= build-fuzz
+CC      := clang-14
+# clang with libgomp ignores the OpenMP pragmas: loops run serially, which fuzzing does not
+# mind, and the thread-count variables they read look unused.
+OPENMP  := -fopenmp=libgomp
+GRAFT_CFLAGS += -Wno-unused-variable -Wno-unused-parameter -Wno-unused-function
+GRAFT_CFLAGS += -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+GRAFT_LIBS   += -fsanitize=address,undefined
+else ifeq ($(SANITIZE),1)
 BUILD   ?= build-asan
 GRAFT_CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 GRAFT_LIBS   += -fsanitize=address,undefined
@@ -72,7 +84,7 @@ export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/tests
 export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 export GRAFT_BUILD := $(CURDIR)/$(BUILD)
 
-.PHONY: all deps install install-rock install-dev install-doc examples docs example demo test test-fast test-slow bench clean
+.PHONY: all deps fuzz fuzz-build fuzz-run install install-rock install-dev install-doc examples docs example demo test test-fast test-slow bench clean
 all: $(BUILD)/graft/core.so $(BUILD)/libgraftcore.a $(BUILD)/libgraft.a $(BUILD)/libgraft.so
 
 deps:
@@ -172,6 +184,43 @@ docs:
 	if [ -n "$$out" ]; then echo "$$out"; echo "make docs: LDoc warned (above)"; exit 1; fi
 	@echo "API reference: $(BUILD)/docs/api/index.html"
 
+# Fuzzing (libFuzzer, clang): one target per parser, each run FUZZ_SECONDS (default 60) from
+# its seed corpus in tests/fuzz/corpus/ (copied, so runs do not rewrite it). A finding stops
+# the run and leaves its input in build-fuzz/findings/; it then belongs in tests/bad/.
+FUZZ_C_TARGETS   := safetensors image idx
+FUZZ_LUA_TARGETS := pth config state_dict
+FUZZ_SECONDS     ?= 60
+FUZZ_CORPORA     := safetensors png jpeg idx pth config state_dict
+fuzz: deps
+	@scripts/deps --fuzz
+	@$(MAKE) --no-print-directory FUZZ=1 fuzz-build
+	@$(MAKE) --no-print-directory FUZZ=1 fuzz-run
+
+fuzz-build: $(FUZZ_C_TARGETS:%=$(BUILD)/fuzz/%) $(FUZZ_LUA_TARGETS:%=$(BUILD)/fuzz/%)
+
+$(FUZZ_C_TARGETS:%=$(BUILD)/fuzz/%): $(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(BUILD)/libgraftcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(GRAFT_CFLAGS) -fsanitize=fuzzer -Wno-missing-prototypes -o $@ $< $(BUILD)/libgraftcore.a $(GRAFT_LIBS)
+
+$(FUZZ_LUA_TARGETS:%=$(BUILD)/fuzz/%): $(BUILD)/fuzz/%: tests/fuzz/lua.c tests/fuzz/fuzz.h $(BUILD)/libgraft.a
+	@mkdir -p $(dir $@)
+	$(CC) $(GRAFT_CFLAGS) -fsanitize=fuzzer -Wno-missing-prototypes -DFUZZ_TARGET=$* -I$(LUA_INC) -o $@ $< \
+	    $(BUILD)/libgraft.a -llua5.4 -lpthread $(GRAFT_LIBS)
+
+# Each corpus runs under the binary that reads its format (png and jpeg: the image decoder).
+fuzz-run:
+	@mkdir -p $(BUILD)/findings
+	@for c in $(FUZZ_CORPORA); do \
+	  t=$$c; case $$c in png|jpeg) t=image;; esac; \
+	  rm -rf $(BUILD)/corpus/$$c; mkdir -p $(BUILD)/corpus/$$c; cp tests/fuzz/corpus/$$c/* $(BUILD)/corpus/$$c/; \
+	  echo "== fuzz $$c ($(FUZZ_SECONDS) s)"; \
+	  ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  $(BUILD)/fuzz/$$t $(BUILD)/corpus/$$c -max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=2048 \
+	    -artifact_prefix=$(BUILD)/findings/$$c- -print_final_stats=1 2>$(BUILD)/findings/$$c.log \
+	    || { tail -40 $(BUILD)/findings/$$c.log; echo "make fuzz: a finding in $$c"; exit 1; }; \
+	  grep -E "stat::number_of_executed_units|cov:" $(BUILD)/findings/$$c.log | tail -2; \
+	done
+
 # install-rock is what LuaRocks runs (it copies docs/ itself); install adds what C hosts
 # link against and the docs.
 install: install-rock install-dev install-doc
@@ -196,6 +245,6 @@ install-doc:
 	cp -R docs/. README.md $(DESTDIR)$(DOCDIR)/
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include $(CORE_OBJ:.o=.d) $(LUA_OBJ:.o=.d)

@@ -18,14 +18,17 @@ void graft_tensor_init_empty(graft_tensor *t) {
 }
 
 int64_t graft_shape_numel(int ndim, const int64_t *size) {
+    /* The product of the nonzero sizes must fit even when a zero size empties the tensor:
+     * strides are computed from it (a fuzzed IDX header {0, 2^32, 2^32} overflowed them). */
     int64_t n = 1;
+    bool empty = false;
     for (int i = 0; i < ndim; i++) {
         if (size[i] < 0) return -1;
-        if (size[i] == 0) n = 0;
+        if (size[i] == 0) empty = true;
         else if (n > INT64_MAX / size[i]) return -1;
         else n *= size[i];
     }
-    return n;
+    return empty ? 0 : n;
 }
 
 void graft_shape_contiguous_strides(int ndim, const int64_t *size, int64_t *stride) {

@@ -194,3 +194,8 @@ write("idx-truncated-gzip.gz", idx([4, 4], b"\1" * 16)[:20])
 write("idx-zero-dims.gz", idx([], b""))
 write("idx-unknown-type.gz", idx([2, 2], b"\0" * 4, code=0x0A))
 write("idx-trailing-bytes.gz", idx([2, 2], b"\0" * 4 + b"extra"))
+
+# ---- regressions: inputs the fuzzers found (docs/reliability.md) ---------------------------
+# An IDX header {0, 787456, 25184, 24931, ...}: zero elements, but the other dims' product
+# overflowed the stride computation (UBSan: signed overflow in graft_shape_contiguous_strides).
+write("idx-zero-dim-overflow.gz", bytes.fromhex("00000c0400000000000c04000000626060806103"))

@@ -1,0 +1,22 @@
+#!/usr/bin/env lua5.4
+-- tests/slow/900-fuzz.t — `make fuzz`: each libFuzzer target (safetensors, PNG, JPEG, IDX,
+-- .pth, model config, state dict) runs FUZZ_SECONDS (default 60) from its seed corpus under
+-- ASan and UBSan, and finds nothing. A finding fails the test; its input is left in
+-- build-fuzz/findings/ and belongs in tests/bad/ with the error it must give.
+local T = require "tap"
+
+if os.execute("command -v clang-14 >/dev/null 2>&1") ~= true then
+  os.execute("scripts/deps --fuzz >/dev/null 2>&1")
+end
+local seconds = tonumber(os.getenv("FUZZ_SECONDS")) or 60
+local p = assert(io.popen(("make -s fuzz FUZZ_SECONDS=%d 2>&1"):format(seconds)))
+local out = p:read("a")
+local ok = p:close()
+local runs = 0
+for corpus, units in out:gmatch("== fuzz (%S+) %(%d+ s%)%s+stat::number_of_executed_units: (%d+)") do
+  T.ok(tonumber(units) > 0, ("%s: %s inputs in %d s, no finding"):format(corpus, units, seconds))
+  runs = runs + 1
+end
+T.ok(ok and runs == 7, ("make fuzz ran all 7 targets cleanly (%d reported)"):format(runs))
+if not ok then T.diag(out:sub(-3000)) end
+T.done()
