@@ -4,7 +4,8 @@
 -- modules (a function added without a doc comment fails here).
 local T, graft = require "tap", require "graft"
 
-local p = assert(io.popen("make -s docs 2>&1"))
+-- LDoc runs on its own Lua, without the sanitizer runtime the tests preload.
+local p = assert(io.popen("env -u LD_PRELOAD make -s docs 2>&1"))
 local out = p:read("a")
 local ok = p:close()
 T.ok(ok, "make docs succeeds without LDoc warnings")
