@@ -1,6 +1,7 @@
 /* Neural-network kernels for Lua (graft.core.nn): forward and gradient functions that
  * graft/functional.lua wires into autograd. Gradients that nobody needs are not asked for,
  * so their kernels do not run. */
+#include "../ops/attention.h"
 #include "../ops/conv2d.h"
 #include "../ops/elementwise.h"
 #include "../ops/linear.h"
@@ -341,6 +342,36 @@ static int l_layer_norm_grad(lua_State *L) {
     return 3;
 }
 
+/* attention(q, k, v, mask, scale) -> out, probs */
+static int l_attention(lua_State *L) {
+    graft_tensor *q = check_tensor(L, 1), *k = check_tensor(L, 2), *v = check_tensor(L, 3);
+    graft_tensor *mask = opt_tensor(L, 4);
+    float scale = (float)luaL_checknumber(L, 5);
+    lua_settop(L, 5);
+    graft_tensor *out = push_tensor(L), *probs = push_tensor(L);
+    graft_error err;
+    graft_status st;
+    RETRY_ENOMEM(L, st, graft_attention(ctx_of(L), out, probs, q, k, v, mask, scale, &err));
+    check_status(L, st, "scaled_dot_product_attention", &err);
+    return 2;
+}
+
+/* attention_grad(g, probs, q, k, v, scale, want_q, want_k, want_v) -> gq, gk, gv */
+static int l_attention_grad(lua_State *L) {
+    graft_tensor *g = check_tensor(L, 1), *probs = check_tensor(L, 2);
+    graft_tensor *q = check_tensor(L, 3), *k = check_tensor(L, 4), *v = check_tensor(L, 5);
+    float scale = (float)luaL_checknumber(L, 6);
+    bool want[3] = {lua_toboolean(L, 7), lua_toboolean(L, 8), lua_toboolean(L, 9)};
+    lua_settop(L, 9);
+    graft_tensor *o[3];
+    push_outputs(L, 3, want, o);
+    graft_error err;
+    graft_status st;
+    RETRY_ENOMEM(L, st, graft_attention_grad(ctx_of(L), o[0], o[1], o[2], g, probs, q, k, v, scale, &err));
+    check_status(L, st, "scaled_dot_product_attention backward", &err);
+    return 3;
+}
+
 /* A contiguous f32 tensor of exactly n elements (an optimizer operand). */
 static float *optim_operand(lua_State *L, int idx, int64_t n, const char *fn, const char *what) {
     graft_tensor *t = check_tensor(L, idx);
@@ -424,7 +455,8 @@ static const luaL_Reg nn_funcs[] = {
     {"adaptive_avg_pool2d", l_adaptive_avg_pool2d},
     {"adaptive_avg_pool2d_grad", l_adaptive_avg_pool2d_grad}, {"batch_norm", l_batch_norm},
     {"batch_norm_grad", l_batch_norm_grad}, {"layer_norm", l_layer_norm},
-    {"layer_norm_grad", l_layer_norm_grad}, {"sgd_update", l_sgd_update},
+    {"layer_norm_grad", l_layer_norm_grad}, {"attention", l_attention},
+    {"attention_grad", l_attention_grad}, {"sgd_update", l_sgd_update},
     {"adam_update", l_adam_update}, {NULL, NULL},
 };
 

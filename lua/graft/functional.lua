@@ -141,6 +141,25 @@ function F.layer_norm(x, shape, w, b, eps)
   return y
 end
 
+--- scaled_dot_product_attention(q, k, v [, {mask, scale}]): softmax(q k^T * scale) v per
+-- batch and head, for q {B, H, Tq, D}, k {B, H, Tk, D}, v {B, H, Tk, Dv}. `mask` is Hugging
+-- Face's attention_mask, {B, Tk} (or {B, 1, 1, Tk}): 1 for keys to attend, 0 for padding
+-- (not PyTorch's additive float mask). `scale` defaults to 1 / sqrt(D). The result is
+-- {B, H, Tq, Dv}, stored so that `:transpose(2, 3):reshape(B, Tq, H * Dv)` copies nothing.
+function F.scaled_dot_product_attention(q, k, v, opts)
+  opts = opts or {}
+  local mask = opts.mask
+  if mask and T.dim(mask) == 4 then mask = T.reshape(mask, T.size(mask, 1), T.size(mask, 4)) end
+  local scale = opts.scale or 1 / math.sqrt(T.size(q, -1))
+  local y, probs = K.attention(q, k, v, mask, scale)
+  if should_record(q, k, v) then
+    record(y, "scaled_dot_product_attention", function(c, g, needs)
+      return K.attention_grad(g, c.probs, c.q, c.k, c.v, c.scale, needs[1], needs[2], needs[3])
+    end, {q, k, v}, {q = q, k = k, v = v, probs = probs, scale = scale}, 3)
+  end
+  return y
+end
+
 --- dropout(x [, p [, training]]) or dropout(x, {p, training}): zeroes elements with
 -- probability p and scales the rest by 1/(1-p), drawing from the state's generator.
 function F.dropout(x, p, training)
