@@ -175,6 +175,15 @@ function models.load_weights(m, sd, opts)
   return m
 end
 
+--- register_custom(name, construct): an architecture that builds itself: construct(opts)
+-- returns the model with its config `{arch = name, args = ...}` set, and
+-- graft.models.NAME{...} is construct; graft.load_model rebuilds it from args (BERT does so:
+-- its args hold the decoded config.json).
+function models.register_custom(name, construct)
+  registry[name] = {build = construct, custom = true}
+  models[name] = construct
+end
+
 --- list(): the registered architectures, sorted.
 function models.list()
   local names = {}
@@ -187,7 +196,7 @@ function models.spec(name) return registry[name] end
 
 for _, family in ipairs {"graft.models.resnet", "graft.models.vgg", "graft.models.mobilenet",
                          "graft.models.efficientnet", "graft.models.googlenet", "graft.models.inception",
-                         "graft.models.xception"} do
+                         "graft.models.xception", "graft.models.bert"} do
   require(family)(models)
 end
 
