@@ -10,10 +10,14 @@ has, for tests of graft's reader. Reading and writing are done here with the sta
 library, not the safetensors package, so the oracle needs nothing beyond Debian's torch."""
 import json
 import math
+import os
 import struct
 import sys
 
 import torch
+
+# Oracle helpers beside this file (hf_bert.py) are importable from the code.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 DTYPES = {
     "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
