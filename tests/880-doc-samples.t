@@ -155,7 +155,11 @@ for name, params, size, head, features in read(root .. "/docs/models.md"):gmatch
   m = nil
   collectgarbage()
 end
-T.ok(rows == #graft.models.list() and #wrong == 0,
-     ("docs/models.md's zoo table: %d rows for %d models, %d wrong"):format(rows, #graft.models.list(), #wrong))
+local image_models = 0   -- the table is the image zoo; BERT builds from a config.json (docs/text.md)
+for _, name in ipairs(graft.models.list()) do
+  if not graft.models.spec(name).custom then image_models = image_models + 1 end
+end
+T.ok(rows == image_models and #wrong == 0,
+     ("docs/models.md's zoo table: %d rows for %d image models, %d wrong"):format(rows, image_models, #wrong))
 for _, w in ipairs(wrong) do T.diag(w) end
 T.done()
