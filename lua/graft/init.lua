@@ -1,7 +1,7 @@
 --- graft: transfer learning for Lua 5.4 on a C core.
 -- This file is the module `graft`: the C core (graft.core) plus the parts written in Lua.
 -- The submodules are graft.nn, graft.F, graft.optim, graft.models, graft.data,
--- graft.transfer, graft.image and graft.json; `graft.fit`, `graft.extract`,
+-- graft.transfer, graft.image, graft.text and graft.json; `graft.fit`, `graft.extract`,
 -- `graft.evaluate` and `graft.predict` are graft.transfer's. Most tensor methods are also
 -- module functions: `graft.exp(t)` is `t:exp()`.
 -- @module graft
@@ -41,6 +41,7 @@ graft.image = require "graft.image"
 graft.data = require "graft.data"
 graft.models = require "graft.models"
 graft.json = require "graft.json"
+graft.text = require "graft.text"
 graft.transfer = require "graft.transfer"
 require "graft.transfer.fit"
 require "graft.transfer.dann"
