@@ -344,6 +344,7 @@ function data.fingerprint(ds)
   return h
 end
 
+data.TextClassification = require "graft.data.text"
 data.Loader = require "graft.data.loader"
 
 return data

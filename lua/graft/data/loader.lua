@@ -186,7 +186,7 @@ function Loader:iter()
         x, y = self:_items(pos, epoch)
       end
       if x then
-        stats.items = stats.items + T.size(x, 1)
+        stats.items = stats.items + T.size(y or x.input_ids or x, 1)
         stats.batches = stats.batches + 1
         stats.seconds = core.clock() - started
         stats.items_per_second = stats.seconds > 0 and stats.items / stats.seconds or 0

@@ -204,14 +204,16 @@ return function(models)
     local h, pooled = Bert.forward(self, ids, opts)
     if how == "pooler" then return pooled end
     if how == "cls" then return T.select(h, 2, 1) end
-    if how ~= "mean" then error(("forward_features: pool must be \"pooler\", \"cls\" or \"mean\", not %q"):format(tostring(how)), 3) end
+    if how ~= "mean" and how ~= "avg" then
+      error(("forward_features: pool must be \"pooler\", \"cls\" or \"mean\", not %q"):format(tostring(how)), 3)
+    end
     local _, mask = inputs(ids, opts, self.bert_config)
     if not mask then return T.mean(h, 2) end
     local m = T.unsqueeze(T.to(mask, "f32"), 3)
     return T.sum(h * m, 2) / T.sum(m, 2)
   end
   --- forward_features(input_ids [, {attention_mask, token_type_ids, pool}]) -> {B, H}: pool
-  -- "pooler" (default, the classifier's input), "cls" or "mean" (over unmasked tokens).
+  -- "pooler" (default, the classifier's input), "cls" or "mean" ("avg": over unmasked tokens).
   function Bert:forward_features(ids, opts) return pool(self, ids, opts) end
 
   --- BertForSequenceClassification: `bert.*` (a Bert) and `classifier.*` (the head).

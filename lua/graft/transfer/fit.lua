@@ -139,7 +139,7 @@ local function train_epoch(s, opts, epoch)
       s.step = s.step + 1
       if s.per_batch_scheduler then s.scheduler:step() end
     end
-    local b = T.size(x, 1)
+    local b = T.size(logits, 1)
     loss_sum, n = loss_sum + v * b, n + b
     if T.dim(logits) == 2 and T.dim(y) == 1 then
       correct = correct + transfer.count_correct(logits, y)

@@ -11,6 +11,7 @@ local data = require "graft.data"
 local Progress = require "graft.transfer.progress"
 
 local T = core.Tensor
+local tensor_mt = getmetatable(core.empty(0))
 local transfer = {}
 
 --- inference(model, fn, ...): runs fn(...) with the model in eval mode and grad off, then
@@ -102,13 +103,15 @@ function transfer.extract(model, loader, opts)
         model(x)
         out = captured
       elseif model.forward_features then
-        out = model:forward_features(x)
+        -- a text batch (a table of tensors): the pooling is the model's (BERT: "pooler", "cls", "mean")
+        local text_pool = getmetatable(x) ~= tensor_mt and opts.pool and {pool = opts.pool} or nil
+        out = model:forward_features(x, text_pool)
       else
         out = model(x)
       end
       feats[#feats + 1] = T.contiguous(pooled(out, pool, "extract"))
       labels[#labels + 1] = y
-      items = items + T.size(x, 1)
+      items = items + T.size(out, 1)
       progress:update(#feats, items)
     end
   end)
