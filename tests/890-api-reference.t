@@ -27,7 +27,7 @@ local modules = {
   {"graft", graft}, {"graft.nn", graft.nn}, {"graft.F", graft.F}, {"graft.optim", graft.optim},
   {"graft.models", graft.models}, {"graft.data", graft.data}, {"graft.data.transforms", graft.data.transforms},
   {"graft.transfer", graft.transfer}, {"graft.image", graft.image}, {"graft.json", graft.json},
-  {"graft.nn.init", graft.nn.init},
+  {"graft.nn.init", graft.nn.init}, {"graft.text", graft.text},
 }
 local skip = {Tensor = true, spec = true, mark_folds = true, is_module = true, new = true, extend = true}
 for _, m in ipairs(modules) do

@@ -344,6 +344,15 @@ function data.fingerprint(ds)
   return h
 end
 
+--- Labelled text from a CSV, TSV or JSON-lines file (CSV and TSV with a header row; CSV
+-- quoting as RFC 4180). `ds:get(i)` is the text (or `{text, pair}`) and the 1-based class.
+-- With a tokenizer, a Loader's batches are `{input_ids, token_type_ids, attention_mask}`
+-- (i64 {B, T}, padded to each batch's longest item) and labels, for bert_classifier.
+-- @string path the file
+-- @tparam[opt] table opts `{text = "text", label = "label", text_pair, format (from the
+-- extension), classes (default: the labels seen, sorted; numerically when all are
+-- numbers), tokenizer, max_length = 128}`
+-- @function TextClassification
 data.TextClassification = require "graft.data.text"
 data.Loader = require "graft.data.loader"
 

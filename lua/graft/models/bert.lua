@@ -342,5 +342,4 @@ return function(models)
     return Classifier(c, n), {num_classes = n}
   end))
   models.Bert, models.BertClassifier = Bert, Classifier
-  models.bert_load_weights = load_weights
 end

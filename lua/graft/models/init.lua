@@ -239,6 +239,29 @@ end
 -- @treturn ZooModel
 -- @function googlenet
 
+--- BERT (Hugging Face's `BertModel`): embeddings, encoder and pooler with Hugging Face's
+-- keys (`embeddings.word_embeddings.weight`, `encoder.layer.0.attention.self.query.weight`,
+-- ..., `pooler.dense.weight`). `m(input_ids [, {attention_mask, token_type_ids}])` returns
+-- `last_hidden_state {B, T, H}, pooled {B, H}`; ids are 1-based, token types 1 and 2, the
+-- mask 1 for tokens and 0 for padding; a batch table `{input_ids = ..., ...}` works too.
+-- `m:forward_features(ids [, {pool}])`: pool "pooler" (default), "cls" or "mean". Weights
+-- from Hugging Face files load with their quirks: a `bert.` prefix, pretraining heads
+-- (`cls.*`) and `position_ids` skipped with a note, `LayerNorm.gamma/beta` renamed, a
+-- missing pooler kept fresh.
+-- @tparam table opts `{config = path_or_table, weights = path}`: config is a Hugging Face
+-- config.json (hidden_size, num_hidden_layers, num_attention_heads, intermediate_size,
+-- vocab_size, max_position_embeddings, type_vocab_size, hidden_act, layer_norm_eps, ...)
+-- @treturn ZooModel
+-- @function bert
+
+--- BERT with a classification head (Hugging Face's `BertForSequenceClassification`:
+-- `bert.*` and `classifier.*` keys): returns logits `{B, num_classes}`. A `BertModel`
+-- checkpoint loads into it with a fresh classifier, as does one with another number of
+-- labels. `reset_classifier(n)` makes a fresh head initialised as Hugging Face does.
+-- @tparam table opts `{config = path_or_table, num_classes = config.num_labels, weights = path}`
+-- @treturn ZooModel
+-- @function bert_classifier
+
 --- Xception with timm's `legacy_xception` keys (299 x 299 inputs, mean = std = 0.5).
 -- @tparam[opt] table opts as `resnet50`
 -- @treturn ZooModel

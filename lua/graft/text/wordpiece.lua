@@ -177,11 +177,7 @@ local function read_vocab(path, o)
   return tokens
 end
 
---- WordPiece(vocab [, {lowercase = true, strip_accents, max_input_chars_per_word = 100}]):
--- vocab is a vocab.txt path, a tokenizer.json path, or an array of tokens (id = position).
--- strip_accents defaults to lowercase, as Hugging Face's. Special tokens ([CLS], [SEP],
--- [PAD], [MASK], [UNK]) written in the text are kept whole.
--- @function WordPiece
+-- WordPiece(vocab [, opts]): see graft.text.WordPiece (text/init.lua).
 local function new(vocab, opts)
   local o = {}
   for k, v in pairs(opts or {}) do o[k] = v end
