@@ -1,6 +1,0 @@
-build-fuzz/obj/csrc/core/ctx.o: csrc/core/ctx.c csrc/core/ctx.h \
-  csrc/core/rng.h
-
-csrc/core/ctx.h:
-
-csrc/core/rng.h:
