@@ -16,6 +16,15 @@ local CONV = {   -- x shape, w shape, options: ResNet/MobileNet-shaped layers at
   dw32 = {{16, 32, 112, 112}, {32, 1, 3, 3}, {padding = 1, groups = 32}},
 }
 
+-- BERT-base (bert-base-uncased's shape) and the small BERT of examples/text_transfer.lua,
+-- dropout 0 on both sides.
+local BERT = {
+  base = {vocab_size = 30522, hidden_size = 768, num_hidden_layers = 12, num_attention_heads = 12,
+          intermediate_size = 3072, hidden_dropout_prob = 0, attention_probs_dropout_prob = 0},
+  mini = {vocab_size = 8000, hidden_size = 128, num_hidden_layers = 4, num_attention_heads = 4,
+          intermediate_size = 512, max_position_embeddings = 64, hidden_dropout_prob = 0, attention_probs_dropout_prob = 0},
+}
+
 local function small_cnn()
   return nn.Sequential{
     nn.Conv2d(1, 16, 3, {padding = 1}), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
@@ -35,6 +44,26 @@ local function build(name)
         y:sum():backward()
         x.grad, w.grad = nil, nil
       end
+    end
+  end
+  if kind == "bert" or kind == "berttrain" then   -- ARCH@BATCHxTOKENS, ids random, last quarter padded in odd rows
+    local arch, batch, len = arg:match("^(.-)@(%d+)x(%d+)$")
+    batch, len = tonumber(batch), tonumber(len)
+    local m = graft.models.bert_classifier{config = BERT[arch], num_classes = 2}
+    local ids = graft.randint(2, BERT[arch].vocab_size + 1, {batch, len})
+    local mask = graft.ones({batch, len}, "i64")
+    for b = 2, batch, 2 do mask:narrow(1, b, 1):narrow(2, len - len // 4 + 1, len // 4):fill_(0) end
+    local y = graft.randint(1, 3, {batch})
+    if kind == "bert" then
+      m:eval()
+      return function() graft.no_grad(function() m.bert(ids, {attention_mask = mask}) end) end
+    end
+    m:train()
+    local opt = graft.optim.AdamW(m:parameters(), {lr = 1e-4})
+    return function()
+      opt:zero_grad()
+      F.cross_entropy(m(ids, {attention_mask = mask}), y):backward()
+      opt:step()
     end
   end
   local arch, batch = arg:match("^(.-)@(%d+)$")
@@ -92,7 +121,8 @@ local peak = {[1] = peaks[2], [threads] = peaks[#peaks]}
 local rows = {}
 local function add(name, images, title, o)
   o = o or {}
-  rows[#rows + 1] = {name = name, images = images, title = title, torch = o.torch or name, threads = o.threads or threads}
+  rows[#rows + 1] = {name = name, images = images, title = title, torch = o.torch or name, threads = o.threads or threads,
+                     torch_blas_threads = o.torch_blas_threads or 1}
 end
 for _, l in ipairs {{"c64", "conv 3x3 64->64 @56"}, {"c256", "conv 3x3 256->256 @14"},
                     {"p256", "conv 1x1 256->64 @56"}, {"dw32", "conv dw 3x3 32 @112"}} do
@@ -106,6 +136,9 @@ add("train:resnet18@16", 16, "resnet18 train step b16")
 add("frozen:resnet18@16", 16, "resnet18 frozen trunk b16 vs best", {torch = "frozen_best:resnet18@16"})
 add("frozen:resnet18@16", 16, "resnet18 frozen trunk b16 vs common", {torch = "frozen_common:resnet18@16"})
 add("train:cnn@128", 128, "small CNN train step b128")
+-- PyTorch runs BERT's linear layers on OpenBLAS (not oneDNN), so it gets the BLAS threads here.
+add("bert:base@8x128", 8, "BERT-base forward b8 x 128 tokens", {torch_blas_threads = threads})
+add("berttrain:mini@64x64", 64, "BERT mini (4x128) train step b64 x 64", {torch_blas_threads = threads})
 
 local lua = arg[-1] or "lua5.4"
 local results = {threads = threads, reps = reps, peak_gflops = {one_thread = peak[1], all_threads = peak[threads]},
@@ -117,8 +150,8 @@ print(head:format("workload", "graft ms", "torch ms", "ratio", "img/s", "GFLOP/s
 for _, r in ipairs(rows) do
   if not only or r.title:find(only, 1, true) then
     local g = B.numbers(("%s %s/suite.lua --run %s %d %d"):format(lua, here, r.name, r.threads, reps))
-    local t = B.numbers(("env -u LD_PRELOAD OPENBLAS_NUM_THREADS=1 /usr/bin/python3 %s/torch_side.py %s %d %d"):format(
-      here, r.torch, r.threads, reps))
+    local t = B.numbers(("env -u LD_PRELOAD OPENBLAS_NUM_THREADS=%d /usr/bin/python3 %s/torch_side.py %s %d %d"):format(
+      r.torch_blas_threads, here, r.torch, r.threads, reps))
     local gflops = t[3] / g[1] / 1e9
     local row = {workload = r.title, threads = r.threads, graft_seconds = g[1], torch_seconds = t[1], ratio = g[1] / t[1],
                  images_per_second = r.images / g[1], torch_images_per_second = r.images / t[1], gflops = gflops,

@@ -3,7 +3,17 @@ workload NAME as graft's side does, times it (two warm-up runs, then the median 
 prints: median-seconds peak-RSS-KB forward-FLOPs."""
 import resource, sys, time, warnings
 
+import os
 import torch, torchvision
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "oracle"))
+import hf_bert  # noqa: E402  (the transcription of Hugging Face's BertModel)
+
+BERT = {"base": dict(vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                     intermediate_size=3072, hidden_dropout_prob=0, attention_probs_dropout_prob=0),
+        "mini": dict(vocab_size=8000, hidden_size=128, num_hidden_layers=4, num_attention_heads=4,
+                     intermediate_size=512, max_position_embeddings=64, hidden_dropout_prob=0,
+                     attention_probs_dropout_prob=0)}
 
 warnings.filterwarnings("ignore")
 CONV = {"c64": ((16, 64, 56, 56), (64, 64, 3, 3), 1, 1), "c256": ((16, 256, 14, 14), (256, 256, 3, 3), 1, 1),
@@ -47,6 +57,30 @@ def build(name):
         ho = (xs[2] + 2 * pad - ws[2]) + 1
         flops = 2 * xs[0] * ws[0] * ws[1] * ws[2] * ws[3] * ho * ho
         return step, 3 * flops if bw else flops
+    if kind in ("bert", "berttrain"):
+        arch, shape = arg.split("@")
+        batch, length = (int(v) for v in shape.split("x"))
+        c = hf_bert.Config(**BERT[arch], num_labels=2)
+        m = hf_bert.BertForSequenceClassification(c)
+        ids = torch.randint(1, c.vocab_size, (batch, length))
+        mask = torch.ones(batch, length, dtype=torch.long)
+        mask[1::2, length - length // 4:] = 0
+        y = torch.randint(0, 2, (batch,))
+        h, inter, layers = c.hidden_size, c.intermediate_size, c.num_hidden_layers
+        flops = 2 * batch * length * layers * (4 * h * h + 2 * h * inter) + 2 * batch * h * h
+        if kind == "bert":
+            m.eval()
+            def step():
+                with torch.no_grad():
+                    m.bert(ids, mask)
+            return step, flops
+        m.train()
+        opt = torch.optim.AdamW(m.parameters(), lr=1e-4)
+        def step():
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(m(ids, mask), y).backward()
+            opt.step()
+        return step, 3 * flops
     arch, batch = arg.split("@")
     batch = int(batch)
     if arch == "cnn":

@@ -42,6 +42,32 @@ graft.image.save(dir .. "/dog.png", graft.rand(3, 80, 60))
 for _, arch in ipairs {"resnet18", "resnet50"} do
   graft.save(("%s/%s.safetensors"):format(dir, arch), graft.models[arch]{}:state_dict(), {format = "pt"})
 end
+-- A small Hugging Face-style BERT directory (config.json, vocab.txt, random weights under
+-- BertForSequenceClassification's names) and labelled review texts.
+do
+  local words = {"good", "great", "fine", "bad", "awful", "poor", "the", "film", "was", "plot", "acting", "a"}
+  local vocab = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", table.unpack(words)}
+  assert(os.execute(("mkdir -p %s/bert-mini %s/reviews"):format(dir, dir)))
+  local config = {vocab_size = #vocab, hidden_size = 32, num_hidden_layers = 4, num_attention_heads = 4,
+                  intermediate_size = 64, max_position_embeddings = 64, num_labels = 2}
+  local function write(path, text)
+    local f = assert(io.open(path, "w"))
+    f:write(text)
+    f:close()
+  end
+  write(dir .. "/bert-mini/config.json", graft.json.encode(config))
+  write(dir .. "/bert-mini/vocab.txt", table.concat(vocab, "\n") .. "\n")
+  graft.save(dir .. "/bert-mini/model.safetensors", graft.models.bert_classifier{config = config}:state_dict(), {format = "pt"})
+  for _, split in ipairs {"train", "test"} do
+    local lines = {"text,label"}
+    for i = 1, 24 do
+      local pos = i % 2 == 0
+      local w = pos and words[1 + i % 3] or words[4 + i % 3]
+      lines[#lines + 1] = ("the film was %s,%s"):format(w, pos and "positive" or "negative")
+    end
+    write(("%s/reviews/%s.csv"):format(dir, split), table.concat(lines, "\n") .. "\n")
+  end
+end
 -- A model file (graft.save_model: architecture and config in it), as the command line takes.
 graft.save_model(graft.models.resnet18 {}, dir .. "/resnet18-model.safetensors")
 oracle.run(([[
