@@ -205,8 +205,10 @@ while (opts.steps > 0 and step < opts.steps) or (opts.steps == 0 and graft.clock
     if at > #order then break end
   end
   step = step + 1
-  -- linear warm-up, then linear decay over the expected number of steps
-  local lr = PEAK_LR * math.min(1, step / WARMUP)
+  -- linear warm-up, then linear decay to 5% over the steps the budget is expected to hold
+  local expected = opts.steps > 0 and opts.steps
+    or (step > 20 and budget / ((graft.clock() - began) / (step - 1)) or math.huge)
+  local lr = PEAK_LR * math.min(step / WARMUP, math.max(0.05, 1 - step / expected))
   for _, g in ipairs(opt.param_groups) do g.lr = lr end
   local ids, mask, positions, targets = mlm_batch(rows)
   local h = bert(ids, {attention_mask = mask})
