@@ -301,7 +301,8 @@ static void push_json(lua_State *L, const cJSON *j, int depth) {
         lua_pushstring(L, j->valuestring);
     } else if (cJSON_IsNumber(j)) {
         double v = j->valuedouble;
-        if (v == (double)(lua_Integer)v && v >= -9007199254740992.0 && v <= 9007199254740992.0)
+        /* the range first: casting a double outside lua_Integer's range is undefined */
+        if (v >= -9007199254740992.0 && v <= 9007199254740992.0 && v == (double)(lua_Integer)v)
             lua_pushinteger(L, (lua_Integer)v);
         else
             lua_pushnumber(L, v);

@@ -83,6 +83,8 @@ model_file("model-unknown-arch.safetensors", {"arch": "resnet9000", "args": {}},
 model_file("model-future-format.safetensors", {"arch": "resnet20_cifar", "args": {"num_classes": 5}}, ONE, fmt="99")
 model_file("model-missing-weights.safetensors", {"arch": "resnet20_cifar", "args": {"num_classes": 5}}, ONE)
 model_file("model-deep-json.safetensors", "[" * 100000 + "]" * 100000, ONE)
+# found by the config fuzzer: a number beyond lua_Integer's range was cast before its range check
+model_file("model-huge-number.safetensors", "5" * 73, ONE)
 
 # ---- state dicts with hostile shapes, loaded into a zoo model -----------------------------
 write("weights-wrong-shape.safetensors", st({"conv1.weight": E("F32", [16, 3, 5, 5], 0, 16 * 3 * 25 * 4)},
