@@ -190,6 +190,9 @@ docs:
 FUZZ_C_TARGETS   := safetensors image idx
 FUZZ_LUA_TARGETS := pth config state_dict
 FUZZ_SECONDS     ?= 60
+# libFuzzer's seed: 0 draws a fresh one per run (exploration); the slow tier fixes it so a CI
+# run repeats what was run here (up to machine speed).
+FUZZ_SEED        ?= 0
 FUZZ_CORPORA     := safetensors png jpeg idx pth config state_dict
 fuzz: deps
 	@scripts/deps --fuzz
@@ -215,7 +218,7 @@ fuzz-run:
 	  rm -rf $(BUILD)/corpus/$$c; mkdir -p $(BUILD)/corpus/$$c; cp tests/fuzz/corpus/$$c/* $(BUILD)/corpus/$$c/; \
 	  echo "== fuzz $$c ($(FUZZ_SECONDS) s)"; \
 	  ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  $(BUILD)/fuzz/$$t $(BUILD)/corpus/$$c -max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=2048 \
+	  $(BUILD)/fuzz/$$t $(BUILD)/corpus/$$c -max_total_time=$(FUZZ_SECONDS) -seed=$(FUZZ_SEED) -timeout=20 -rss_limit_mb=2048 \
 	    -artifact_prefix=$(BUILD)/findings/$$c- -print_final_stats=1 2>$(BUILD)/findings/$$c.log \
 	    || { tail -40 $(BUILD)/findings/$$c.log; echo "make fuzz: a finding in $$c"; exit 1; }; \
 	  grep -E "stat::number_of_executed_units|cov:" $(BUILD)/findings/$$c.log | tail -2; \

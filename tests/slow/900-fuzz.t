@@ -9,7 +9,10 @@ if os.execute("command -v clang-14 >/dev/null 2>&1") ~= true then
   os.execute("scripts/deps --fuzz >/dev/null 2>&1")
 end
 local seconds = tonumber(os.getenv("FUZZ_SECONDS")) or 60
-local p = assert(io.popen(("make -s fuzz FUZZ_SECONDS=%d 2>&1"):format(seconds)))
+-- A fixed libFuzzer seed (FUZZ_SEED, default 1) so that CI repeats the exploration run here;
+-- `make fuzz` alone draws fresh seeds.
+local seed = tonumber(os.getenv("FUZZ_SEED")) or 1
+local p = assert(io.popen(("make -s fuzz FUZZ_SECONDS=%d FUZZ_SEED=%d 2>&1"):format(seconds, seed)))
 local out = p:read("a")
 local ok = p:close()
 local runs = 0
