@@ -15,10 +15,15 @@ local seed = tonumber(os.getenv("FUZZ_SEED")) or 1
 local p = assert(io.popen(("make -s fuzz FUZZ_SECONDS=%d FUZZ_SEED=%d 2>&1"):format(seconds, seed)))
 local out = p:read("a")
 local ok = p:close()
-local runs = 0
-for corpus, units in out:gmatch("== fuzz (%S+) %(%d+ s%)%s+stat::number_of_executed_units: (%d+)") do
-  T.ok(tonumber(units) > 0, ("%s: %s inputs in %d s, no finding"):format(corpus, units, seconds))
-  runs = runs + 1
+-- Each target prints "== fuzz NAME (N s)", libFuzzer's last status line, then its count of inputs.
+local runs, corpus = 0, nil
+for line in out:gmatch("[^\n]+") do
+  corpus = line:match("^== fuzz (%S+)") or corpus
+  local units = tonumber(line:match("^stat::number_of_executed_units: (%d+)"))
+  if units then
+    T.ok(units > 0, ("%s: %d inputs in %d s, no finding"):format(corpus, units, seconds))
+    runs = runs + 1
+  end
 end
 T.ok(ok and runs == 7, ("make fuzz ran all 7 targets cleanly (%d reported)"):format(runs))
 if not ok then T.diag(out:sub(-3000)) end
