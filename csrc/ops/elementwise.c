@@ -273,7 +273,7 @@ UN_KERNEL(round_f32, float, nearbyintf(x))
 UN_KERNEL(reciprocal_f32, float, 1.0f / x)
 UN_KERNEL(relu6_f32, float, x != x ? x : x < 0 ? 0.0f : x > 6 ? 6.0f : x)
 GRAFT_CLONES UN_KERNEL(silu_f32, float, x * graft_vsigmoidf(x))
-UN_KERNEL(gelu_f32, float, 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)))
+GRAFT_CLONES UN_KERNEL(gelu_f32, float, x * graft_vnormcdff(x))
 UN_KERNEL(hardswish_f32, float, x * hardsigmoidf(x))
 UN_KERNEL(hardsigmoid_f32, float, hardsigmoidf(x))
 
@@ -312,8 +312,7 @@ static inline float d_silu(float x) {
     return s * (1.0f + x * (1.0f - s));
 }
 static inline float d_gelu(float x) {
-    float cdf = 0.5f * (1.0f + erff(x * 0.70710678118654752f));
-    return cdf + x * 0.39894228040143268f * expf(-0.5f * x * x);
+    return graft_vnormcdff(x) + x * 0.39894228040143268f * graft_vexpf(-0.5f * x * x);
 }
 
 #define GRAD_KERNEL(NAME, EXPR)                                                          \
@@ -339,7 +338,7 @@ GRAD_KERNEL(relu6_grad, x > 0 && x < 6 ? g : 0.0f)
 GRAFT_CLONES GRAD_KERNEL(sigmoid_grad, g * graft_vsigmoidf(x) * (1.0f - graft_vsigmoidf(x)))
 GRAD_KERNEL(tanh_grad, g * (1.0f - tanhf(x) * tanhf(x)))
 GRAFT_CLONES GRAD_KERNEL(silu_grad, g * d_silu(x))
-GRAD_KERNEL(gelu_grad, g * d_gelu(x))
+GRAFT_CLONES GRAD_KERNEL(gelu_grad, g * d_gelu(x))
 GRAD_KERNEL(hardswish_grad, x < -3 ? 0.0f : x <= 3 ? g * (x / 3.0f + 0.5f) : g)
 GRAD_KERNEL(hardsigmoid_grad, x > -3 && x < 3 ? g / 6.0f : 0.0f)
 

@@ -41,4 +41,17 @@ static inline float graft_vsigmoidf(float x) {
     return x != x ? x : s;
 }
 
+/* The standard normal CDF, Phi(x) = (1 + erf(x / sqrt 2)) / 2, for GELU. erfc(z), z >= 0, by
+ * Abramowitz and Stegun's 7.1.26 (absolute error below 1.5e-7): t P(t) e^(-z^2) with
+ * t = 1 / (1 + p z). Taking the lower tail from erfc itself keeps Phi accurate in relative
+ * terms for negative x, where 1 + erf(x) would cancel. NaN stays NaN. */
+static inline float graft_vnormcdff(float x) {
+    float z = (x < 0 ? -x : x) * 0.70710678118654752f;
+    float t = 1.0f / (1.0f + 0.3275911f * z);
+    float poly = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
+    float half_erfc = 0.5f * poly * graft_vexpf(-z * z);
+    float phi = x < 0 ? half_erfc : 1.0f - half_erfc;
+    return x != x ? x : phi;
+}
+
 #endif
