@@ -183,7 +183,12 @@ local function mlm_batch(rows)
   return graft.tensor(ids, "i64"), graft.tensor(mask, "i64"), graft.tensor(positions, "i64"), graft.tensor(targets, "i64")
 end
 
-local bert = graft.models.bert{config = CONFIG}
+-- Pre-training runs without dropout: a short run underfits rather than overfits, and dropout
+-- only slows it; the saved config keeps BERT's 0.1 for fine-tuning.
+local PRETRAIN_CONFIG = {}
+for key, v in pairs(CONFIG) do PRETRAIN_CONFIG[key] = v end
+PRETRAIN_CONFIG.hidden_dropout_prob, PRETRAIN_CONFIG.attention_probs_dropout_prob = 0, 0
+local bert = graft.models.bert{config = PRETRAIN_CONFIG}
 local head = MLMHead(CONFIG)
 local params = bert:parameters()
 for _, p in ipairs(head:parameters()) do params[#params + 1] = p end
@@ -230,6 +235,7 @@ log("pre-trained %d steps (%d sequences) in %.0f s, masked-LM loss %.3f", step, 
 bert:eval()
 local model_path = opts["save-model"] ~= "" and opts["save-model"] .. ".safetensors" or opts.out .. "/bert_debian_mini.safetensors"
 local vocab_path = model_path:gsub("%.safetensors$", ".vocab.txt")
+bert.config.args.config = CONFIG   -- saved with fine-tuning's dropout
 graft.save_model(bert, model_path)
 tok:save(vocab_path)
 
