@@ -107,6 +107,17 @@ local kept = d1:gt(0):to("f32"):mean():item()
 T.ok(math.abs(kept - 0.7) < 0.05 and math.abs(d1:max():item() - 1 / 0.7) < 1e-5, "dropout keeps about 1-p, scaled by 1/(1-p)")
 T.ok(F.dropout(graft.ones{4}, 0.5, false):sum():item() == 4, "dropout off in eval")
 
+-- NaN passes through the vectorised activations (their exp is clamped, and NaN must not
+-- reach its integer conversion), value and gradient, without disturbing the next element.
+for _, name in ipairs({"gelu", "silu", "sigmoid"}) do
+  local x = graft.tensor({0 / 0, 1}):requires_grad_()
+  local y = F[name](x)
+  y:sum():backward()
+  local v, g = y:totable(), x.grad:totable()
+  local ref = F[name](graft.tensor({1})):item()
+  T.ok(v[1] ~= v[1] and g[1] ~= g[1] and v[2] == ref and g[2] == g[2], name .. ": NaN in, NaN out (value and gradient)")
+end
+
 -- errors name the op and the problem
 T.error_like(function() F.cross_entropy(R{2, 3}, graft.tensor({1, 4}, "i64")) end,
              "nll_loss: label 4 is out of range for 3 classes (labels are 1-based)", "a label past the classes")

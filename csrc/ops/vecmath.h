@@ -19,7 +19,8 @@
  * (ln2 split in two for an exact product), e^r by Cephes' degree-7 polynomial, 2^n by
  * writing the exponent bits. */
 static inline float graft_vexpf(float x) {
-    x = x < -87.3f ? -87.3f : x > 88.3f ? 88.3f : x;
+    x = x > -87.3f ? x : -87.3f;   /* written so that NaN also becomes -87.3: no NaN reaches */
+    x = x < 88.3f ? x : 88.3f;     /* the integer conversion below (callers keep NaN themselves) */
     float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;   /* round to nearest: 1.5 * 2^23 */
     float r = x - n * 0.693359375f + n * 2.12194440e-4f;
     float p = 1.9875691500e-4f;
