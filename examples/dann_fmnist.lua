@@ -8,14 +8,9 @@
 local graft = require "graft"
 local nn, data = graft.nn, graft.data
 
-local opts = {epochs = 4, train = 12000, seed = 1, shift = "noise"}
-local i = 1
-while i <= #arg do
-  local name = arg[i]:match("^%-%-(.+)$")
-  if not name or arg[i + 1] == nil then error("usage: lua5.4 examples/dann_fmnist.lua [--epochs N] [--train N] [--seed N] [--json PATH]") end
-  opts[name] = tonumber(arg[i + 1]) or arg[i + 1]
-  i = i + 2
-end
+local parse_options = dofile(arg[0]:gsub("[^/]*$", "") .. "options.lua")   -- examples/options.lua
+local opts = parse_options({epochs = 4, train = 12000, seed = 1, shift = "noise", json = ""},
+  "usage: lua5.4 examples/dann_fmnist.lua [--epochs N] [--train N] [--seed N] [--shift noise|blend|invert] [--json PATH]")
 
 -- A LeNet-style network as in Ganin & Lempitsky's digit experiments: features, then a head.
 local Net = nn.Module:extend "DannNet"
@@ -80,7 +75,7 @@ local dann_target, dann_source = accuracy(adapted, target_test), accuracy(adapte
 print(("DANN:        target accuracy %.4f (source test %.4f)"):format(dann_target, dann_source))
 print(("%.0f s"):format(graft.clock() - t0))
 
-if opts.json then
+if opts.json ~= "" then
   local f = assert(io.open(opts.json, "w"))
   f:write(graft.json.encode {source_only = {target = plain_target, source = plain_source},
                              dann = {target = dann_target, source = dann_source}, epochs = opts.epochs, train = n,

@@ -7,16 +7,10 @@
 local graft = require "graft"
 local data, T = graft.data, graft.data.transforms
 
-local opts = {epochs = 15, seed = 1, out = "models/resnet20_fmnist_a.safetensors", batch = 128, lr = 0.1}
-local i = 1
-while i <= #arg do
-  local name = arg[i]:match("^%-%-(.+)$")
-  if not name or opts[name] == nil or arg[i + 1] == nil then
-    error("usage: lua5.4 examples/pretrain_fmnist.lua [--epochs N] [--seed N] [--out PATH] [--batch N] [--lr X]")
-  end
-  opts[name] = tonumber(arg[i + 1]) or arg[i + 1]
-  i = i + 2
-end
+local parse_options = dofile(arg[0]:gsub("[^/]*$", "") .. "options.lua")   -- examples/options.lua
+local opts = parse_options({epochs = 15, seed = 1, out = "models/resnet20_fmnist_a.safetensors", batch = 128,
+                           lr = 0.1},
+  "usage: lua5.4 examples/pretrain_fmnist.lua [--epochs N] [--seed N] [--out PATH] [--batch N] [--lr X]")
 
 local SPLIT_A = {1, 2, 3, 4, 5}
 local MEAN, STD = {0.2860}, {0.3530}   -- Fashion-MNIST's training-set pixel statistics

@@ -18,18 +18,11 @@
 local graft = require "graft"
 local json, F, data = graft.json, graft.F, graft.data
 
-local opts = {corpus = "", minutes = 12, k = "10,50,100", seed = 1, out = "results", ["save-model"] = "",
-              vocab = 8000, steps = 0}
-local i = 1
-while i <= #arg do
-  local name = arg[i]:match("^%-%-(.+)$")
-  if not name or opts[name] == nil or arg[i + 1] == nil then
-    error("usage: lua5.4 examples/text_transfer.lua [--corpus FILE] [--minutes M] [--k 10,50,100] [--seed N] "
-          .. "[--out DIR] [--save-model PREFIX]")
-  end
-  opts[name] = tonumber(arg[i + 1]) or arg[i + 1]
-  i = i + 2
-end
+local parse_options = dofile(arg[0]:gsub("[^/]*$", "") .. "options.lua")   -- examples/options.lua
+local opts = parse_options({corpus = "", minutes = 12, k = "10,50,100", seed = 1, out = "results",
+                           ["save-model"] = "", vocab = 8000, steps = 0},
+  "usage: lua5.4 examples/text_transfer.lua [--corpus FILE] [--minutes M] [--k 10,50,100] [--seed N] "
+  .. "[--out DIR] [--save-model PREFIX]")
 local ks = {}
 for k in tostring(opts.k):gmatch("%d+") do ks[#ks + 1] = tonumber(k) end
 local SECTIONS = {"database", "editors", "fonts", "games", "graphics", "mail", "math", "net", "science", "sound"}

@@ -13,16 +13,9 @@
 local graft = require "graft"
 local data, T, transfer = graft.data, graft.data.transforms, graft.transfer
 
-local opts = {model = "models/resnet20_fmnist_a.safetensors", out = "results", seed = 1, k = "10,50,100"}
-local i = 1
-while i <= #arg do
-  local name = arg[i]:match("^%-%-(.+)$")
-  if not name or opts[name] == nil or arg[i + 1] == nil then
-    error("usage: lua5.4 examples/transfer_fmnist.lua [--model PATH] [--out DIR] [--seed N] [--k 10,50,100]")
-  end
-  opts[name] = tonumber(arg[i + 1]) or arg[i + 1]
-  i = i + 2
-end
+local parse_options = dofile(arg[0]:gsub("[^/]*$", "") .. "options.lua")   -- examples/options.lua
+local opts = parse_options({model = "models/resnet20_fmnist_a.safetensors", out = "results", seed = 1, k = "10,50,100"},
+  "usage: lua5.4 examples/transfer_fmnist.lua [--model PATH] [--out DIR] [--seed N] [--k 10,50,100]")
 local ks = {}
 for k in tostring(opts.k):gmatch("%d+") do ks[#ks + 1] = tonumber(k) end
 

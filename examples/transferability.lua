@@ -14,16 +14,9 @@
 local graft = require "graft"
 local nn, data = graft.nn, graft.data
 
-local opts = {train = 6000, epochs = 3, seed = 1, out = "results"}
-local i = 1
-while i <= #arg do
-  local name = arg[i]:match("^%-%-(.+)$")
-  if not name or opts[name] == nil or arg[i + 1] == nil then
-    error("usage: lua5.4 examples/transferability.lua [--train N] [--epochs N] [--seed N] [--out DIR]")
-  end
-  opts[name] = tonumber(arg[i + 1]) or arg[i + 1]
-  i = i + 2
-end
+local parse_options = dofile(arg[0]:gsub("[^/]*$", "") .. "options.lua")   -- examples/options.lua
+local opts = parse_options({train = 6000, epochs = 3, seed = 1, out = "results"},
+  "usage: lua5.4 examples/transferability.lua [--train N] [--epochs N] [--seed N] [--out DIR]")
 
 -- The layers, each a module whose parameters are copied together ("layer n" of the paper).
 local function layers()
