@@ -93,7 +93,9 @@ elseif opts.corpus == "" then
 end
 local records = {}
 for line in io.lines(corpus_path) do records[#records + 1] = json.decode(line) end
-local corpus_bytes = #shell("cat " .. corpus_path)
+local corpus_file = assert(io.open(corpus_path, "rb"))
+local corpus_bytes = corpus_file:seek("end")
+corpus_file:close()
 local corpus_sha = shell("sha256sum " .. corpus_path):match("^(%x+)")
 log("corpus: %d descriptions, %d bytes, sha256 %s", #records, corpus_bytes, corpus_sha)
 
