@@ -15,14 +15,24 @@ local build = os.getenv("GRAFT_BUILD") or (root .. "/build")
 local dir = oracle.tmpname()
 assert(os.execute("mkdir -p " .. dir))
 
+local function read(path)
+  local f = assert(io.open(path))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local function write(path, text)
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+end
+
 local function sh(cmd)
   local p = assert(io.popen(("(%s) 2>%s/stderr"):format(cmd, dir)))
   local out = p:read("a")
   local ok = p:close()
-  local f = assert(io.open(dir .. "/stderr"))
-  local err = f:read("a")
-  f:close()
-  return ok, out, err
+  return ok, out, read(dir .. "/stderr")
 end
 
 -- Fixtures ---------------------------------------------------------------------------------
@@ -50,11 +60,6 @@ do
   assert(os.execute(("mkdir -p %s/bert-mini %s/reviews"):format(dir, dir)))
   local config = {vocab_size = #vocab, hidden_size = 32, num_hidden_layers = 4, num_attention_heads = 4,
                   intermediate_size = 64, max_position_embeddings = 64, num_labels = 2}
-  local function write(path, text)
-    local f = assert(io.open(path, "w"))
-    f:write(text)
-    f:close()
-  end
   write(dir .. "/bert-mini/config.json", graft.json.encode(config))
   write(dir .. "/bert-mini/vocab.txt", table.concat(vocab, "\n") .. "\n")
   graft.save(dir .. "/bert-mini/model.safetensors", graft.models.bert_classifier{config = config}:state_dict(), {format = "pt"})
@@ -98,13 +103,6 @@ local function blocks(text, lang)
   return any and table.concat(out, "\n") or nil
 end
 
-local function read(path)
-  local f = assert(io.open(path))
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
 -- Each file's samples run in a directory of their own that links to the fixtures, so one
 -- file's outputs (checkpoints, caches) do not meet another's.
 local fixtures = {}
@@ -129,9 +127,7 @@ for _, file in ipairs(files) do
   local lua = blocks(text, "lua")
   if lua then
     local script = w .. "/samples.lua"
-    local f = assert(io.open(script, "w"))
-    f:write(("local chunk = assert(load(%q, %q))\nchunk()\n"):format(lua, "@" .. file))
-    f:close()
+    write(script, ("local chunk = assert(load(%q, %q))\nchunk()\n"):format(lua, "@" .. file))
     local ok, _, err = sh(("%s lua5.4 %s"):format(env(w), script))
     T.ok(ok, file .. ": its Lua samples run")
     if not ok then T.diag(err:sub(-2000)) end
@@ -152,9 +148,7 @@ for _, file in ipairs(files) do
   local c = blocks(text, "c")
   if c then
     local src = w .. "/sample.c"
-    local f = assert(io.open(src, "w"))
-    f:write(c)
-    f:close()
+    write(src, c)
     local libs = "-L/usr/lib/$(gcc -print-multiarch)/openblas-openmp -lopenblas -lcjson -lpng -ljpeg -lz -lm -fopenmp -lpthread"
     if os.getenv("GRAFT_SANITIZE") then libs = libs .. " -fsanitize=address,undefined" end
     -- The compiler runs without the sanitizer runtime the Lua tests preload.
