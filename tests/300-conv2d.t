@@ -95,6 +95,32 @@ out["grad"] = ((inp["gx"].double() - gx64).abs().max() / gscale).float()]], {x =
   T.close(y1, y:detach(), "Winograd on one thread gives the same result as on " .. threads, 1e-6, 1e-6)
 end
 
+-- A layer whose weight does not change keeps its Winograd transform (F.conv2d's keep table), and
+-- with it a single image runs by Winograd too, its GEMMs shared between the threads.
+do
+  local x, w, b = graft.randn{1, 32, 15, 14}, graft.randn{48, 32, 3, 3} * 0.05, graft.randn{48}
+  local keep = {}
+  local y = F.conv2d(x, w, b, {padding = 1}, keep)
+  local made = keep.winograd
+  T.ok(made ~= nil and made:numel() == 16 * 48 * 32, "the first call leaves the 16 x cout x cin transform in keep")
+  local y2 = F.conv2d(x, w, b, {padding = 1}, keep)
+  T.ok(keep.winograd == made and (y2 - y):abs():max():item() == 0, "the next call reuses it, with the same result")
+  local e = oracle.run([[
+y64 = F.conv2d(inp["x"].double(), inp["w"].double(), inp["b"].double(), padding=1)
+out["err"] = ((inp["y"].double() - y64).abs().max() / y64.abs().max()).float()]], {x = x, w = w, b = b, y = y})
+  T.diag(("one image by a kept Winograd transform: max error %.3g of the largest output"):format(e.err:item()))
+  T.ok(e.err:item() < 1e-5, "one image by a kept Winograd transform is within 1e-5 of the float64 reference")
+  local threads = graft.get_num_threads()
+  graft.set_num_threads(1)
+  local y1 = F.conv2d(x, w, b, {padding = 1}, keep)
+  graft.set_num_threads(threads)
+  T.close(y1, y, "one image on one thread gives the result of the shared " .. threads, 1e-6, 1e-6)
+  local bad = {winograd = graft.zeros{10}}
+  local ok, msg = pcall(F.conv2d, x, w, b, {padding = 1}, bad)
+  T.ok(not ok and tostring(msg):find("not the transform of a {48,32,3,3} weight", 1, true),
+       "a kept transform of another weight's size is refused: " .. tostring(msg))
+end
+
 -- gradient of a strided input view flows back through the view
 local base = graft.randn{2, 3, 6, 5}:requires_grad_()
 local w = graft.randn{2, 3, 3, 3}

@@ -185,4 +185,88 @@ T.error_like(function() nn.Sequential{nn.Linear(2, 2), Block(2)}(graft.randn{2, 
              "1.conv1: conv2d: expects a 4-D input", "nested errors carry the full path")
 T.error_like(function() nn.BatchNorm2d(3)(graft.randn{2, 3}) end, "nn.BatchNorm2d: expected a 4-D (N, C, H, W) input, got 2-D", "BatchNorm2d checks its input")
 T.error_like(function() nn.Linear(2, 2, {bais = false}) end, 'unknown option "bais"', "misspelt options are refused")
+
+-- Tensor:version counts in-place writes through any view; a layer that does not change keeps
+-- what it derives from its weights (BN folded in, the Winograd transform) until one changes.
+do
+  local t = graft.zeros{4, 4}
+  local writes = {
+    {"add_", function() t:add_(1) end}, {"sub_", function() t:sub_(1) end}, {"mul_", function() t:mul_(2) end},
+    {"div_", function() t:div_(2) end}, {"fill_", function() t:fill_(3) end}, {"zero_", function() t:zero_() end},
+    {"copy_", function() t:copy_(graft.ones{4, 4}) end}, {"set", function() t:set(1, 1, 5) end},
+    {"uniform_", function() t:uniform_() end}, {"normal_", function() t:normal_() end},
+    {"index_add_", function() t:index_add_(1, graft.tensor({1}, "i64"), graft.ones{1, 4}) end},
+    {"scatter_add_", function() t:scatter_add_(2, graft.tensor({{1}}, "i64"), graft.ones{1, 1}) end},
+    {"a view's add_", function() t:narrow(1, 2, 1):add_(1) end},
+    {"SGD step", function()
+      t.grad = graft.ones{4, 4}
+      graft.optim.SGD({t}, {lr = 0.1, momentum = 0.9}):step()
+    end},
+    {"Adam step", function()
+      t.grad = graft.ones{4, 4}
+      graft.optim.Adam({t}, {lr = 0.1}):step()
+    end},
+  }
+  local missed = {}
+  for _, w in ipairs(writes) do
+    local v = t:version()
+    graft.no_grad(w[2])
+    if t:version() <= v then missed[#missed + 1] = w[1] end
+  end
+  T.is(table.concat(missed, ", "), "", ("every in-place write bumps the version (%d kinds)"):format(#writes))
+  local v = t:version()
+  local _ = t + 1, t:clone(), t:view(16), t:sum()
+  T.is(t:version(), v, "reading, views and new results leave it")
+  local bn = nn.BatchNorm2d(3)
+  local rv = bn.running_var:version()
+  bn(graft.randn{4, 3, 2, 2})
+  T.ok(bn.running_var:version() > rv, "a training BatchNorm's running statistics are written")
+end
+
+do
+  graft.manual_seed(3)
+  local conv, bn = nn.Conv2d(16, 16, 3, {padding = 1, bias = false}), nn.BatchNorm2d(16)
+  local net = nn.Sequential{conv, bn, nn.ReLU()}
+  graft.models.mark_folds(net)
+  net:train()
+  for _ = 1, 3 do net(graft.randn{4, 16, 10, 10}) end   -- running statistics away from 0 and 1
+  net:eval()
+  local x = graft.randn{1, 16, 10, 10}
+  -- the reference: the same layers with nothing folded or kept
+  local function reference()
+    local y = graft.F.conv2d(x, conv.weight, nil, {padding = 1})
+    return graft.F.relu(graft.F.batch_norm(y, bn.running_mean, bn.running_var, bn.weight, bn.bias, false, 0.1, bn.eps))
+  end
+  local function check(name)
+    local got = graft.no_grad(net, x)
+    local want = graft.no_grad(reference)
+    T.close(got, want, name, 1e-5, 1e-5)
+  end
+  check("folded inference agrees with the unfolded layers")
+  local kept = rawget(conv, "_kept")
+  graft.no_grad(net, x)
+  T.ok(kept ~= nil and rawget(conv, "_kept") == kept and kept.winograd ~= nil,
+       "the next call reuses the folded weights and their Winograd transform")
+  graft.no_grad(function() conv.weight:mul_(1.5) end)
+  check("after an in-place write to the weight")
+  graft.no_grad(function() bn.running_mean:add_(0.3); bn.bias:sub_(0.2) end)
+  check("after in-place writes to the BatchNorm's statistics and bias")
+  conv.weight = graft.randn{16, 16, 3, 3}:requires_grad_()
+  check("after the weight is replaced")
+  net:load_state_dict(nn.Sequential{nn.Conv2d(16, 16, 3, {padding = 1, bias = false}), nn.BatchNorm2d(16), nn.ReLU()}:state_dict())
+  check("after load_state_dict")
+  net:train()
+  net(graft.randn{4, 16, 10, 10})
+  T.is(rawget(conv, "_kept"), nil, "a training step drops what was kept")
+  net:eval()
+  check("after a training step moved the running statistics")
+  -- a frozen convolution with no BatchNorm keeps its transform too
+  local plain = nn.Conv2d(16, 16, 3, {padding = 1})
+  plain:freeze()
+  local y1 = plain(x)
+  T.ok(rawget(plain, "_kept") and rawget(plain, "_kept").winograd, "a frozen convolution keeps its Winograd transform")
+  graft.no_grad(function() plain.weight:mul_(-1) end)
+  T.close(plain(x), graft.F.conv2d(x, plain.weight, plain.bias, {padding = 1}), "and drops it when the weight changes", 1e-5, 1e-5)
+  T.ok((plain(x) - y1):abs():max():item() > 0.1, "the comparison is not vacuous")
+end
 T.done()

@@ -152,13 +152,16 @@ for _, r in ipairs(runs) do
   local diff = (logits - ref):abs():max():item()
   T.ok(diff <= 1e-3 * scale + 1e-4, ("%s at %dx%d: eval logits match torchvision (max |diff| %.2g, max |logit| %.3g)"):format(
     name, r[2], r[2], diff, scale))
-  -- inference (eval, no_grad) folds BatchNorm into convolutions; with grad mode on it does not
+  -- inference (eval, no_grad) folds BatchNorm into convolutions; with grad mode on it does not.
+  -- The folded path also keeps its weights' Winograd transforms and so runs 3x3 convolutions
+  -- of a single image by Winograd where the unfolded one uses im2col: the two round apart by
+  -- up to 1.1e-4 of the largest logit (inception_v3, 94 convolutions deep).
   local before = graft.stats().batch_norm_forward
   graft.no_grad(m, inputs["x_" .. name])
   local bn_runs = graft.stats().batch_norm_forward - before
   local unfolded = m(inputs["x_" .. name]):detach()
   local fdiff = (unfolded - logits):abs():max():item()
-  T.ok(fdiff <= 1e-4 * scale + 1e-6 and bn_runs == 0,
+  T.ok(fdiff <= 3e-4 * scale + 1e-6 and bn_runs == 0,
        ("%s: folded inference runs no BatchNorm kernel and agrees with the unfolded path (%.2g)"):format(name, fdiff))
   -- guard against a vacuous comparison: the logits must depend on the input
   local other = graft.no_grad(function() return m(inputs["x_" .. name] * -1) end)

@@ -8,6 +8,7 @@
 
 struct graft_storage {
     atomic_long refs;
+    atomic_ulong version; /* in-place writes so far (see graft_tensor_mark_written) */
     size_t nbytes;       /* bytes requested; the buffer is rounded up to 64 */
     graft_ctx *ctx;      /* whose accounting this storage is in; may be NULL */
     void *data;
@@ -85,6 +86,7 @@ static graft_status storage_new(graft_storage **out, graft_ctx *ctx, size_t nbyt
     }
     if (zero) memset(data, 0, rounded);
     atomic_init(&s->refs, 1);
+    atomic_init(&s->version, 0);
     s->nbytes = rounded;
     s->ctx = ctx;
     s->data = data;
@@ -144,6 +146,14 @@ void graft_tensor_release(graft_tensor *t) {
 void graft_tensor_share(graft_tensor *dst, const graft_tensor *src) {
     *dst = *src;
     if (src->storage) atomic_fetch_add(&src->storage->refs, 1);
+}
+
+uint64_t graft_tensor_version(const graft_tensor *t) {
+    return t->storage ? atomic_load(&t->storage->version) : 0;
+}
+
+void graft_tensor_mark_written(const graft_tensor *t) {
+    if (t->storage) atomic_fetch_add(&t->storage->version, 1);
 }
 
 int64_t graft_tensor_numel(const graft_tensor *t) {

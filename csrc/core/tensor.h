@@ -41,6 +41,13 @@ void graft_tensor_release(graft_tensor *t);
 /* Makes the empty dst a view of src: same header, one more reference to the storage. */
 void graft_tensor_share(graft_tensor *dst, const graft_tensor *src);
 
+/* A storage's version counts the in-place writes to it through any view (PyTorch's
+ * _version), so what is derived from a tensor (a folded or transformed weight) can be
+ * kept until it changes. Whoever writes into an existing tensor marks it: in graft, the
+ * binding's in-place functions; kernels writing fresh outputs need not. */
+uint64_t graft_tensor_version(const graft_tensor *t);
+void graft_tensor_mark_written(const graft_tensor *t);
+
 int64_t graft_tensor_numel(const graft_tensor *t);
 size_t graft_tensor_nbytes(const graft_tensor *t);   /* numel * element size */
 bool graft_tensor_is_contiguous(const graft_tensor *t);

@@ -61,17 +61,30 @@ static graft_tensor *opt_tensor(lua_State *L, int idx) {
     return lua_isnoneornil(L, idx) ? NULL : check_tensor(L, idx);
 }
 
-/* conv2d(x, w [, b] [, opts]) */
+/* conv2d(x, w [, b] [, opts] [, prepared]) -> y, prepared. prepared: true to have w's
+ * Winograd transform made (returned, or nil when Winograd does not run), or a transform so
+ * made, to use while w is unchanged. */
 static int l_conv2d(lua_State *L) {
     graft_tensor *x = check_tensor(L, 1), *w = check_tensor(L, 2);
     graft_tensor *b = lua_isnoneornil(L, 3) ? NULL : check_tensor(L, 3);
     graft_conv2d_opts o = check_conv2d_opts(L, 4);   /* may raise: nothing held yet */
+    graft_tensor *prepared = NULL;
+    if (lua_toboolean(L, 5)) {
+        prepared = test_tensor(L, 5);
+        lua_settop(L, 5);
+        if (!prepared) {
+            lua_pop(L, 1);
+            prepared = push_tensor(L);
+        }
+    }
     graft_tensor *y = push_tensor(L);
     graft_error err;
     graft_status st;
-    RETRY_ENOMEM(L, st, graft_conv2d(ctx_of(L), y, x, w, b, &o, &err));
+    RETRY_ENOMEM(L, st, graft_conv2d(ctx_of(L), y, x, w, b, &o, prepared, &err));
     check_status(L, st, "conv2d", &err);
-    return 1;
+    if (!prepared || !prepared->storage) return 1;
+    lua_pushvalue(L, 5);
+    return 2;
 }
 
 /* conv2d_grad(gy, x, w, opts, want_x, want_w, want_b) -> gx, gw, gb (nil where not wanted) */
@@ -292,6 +305,10 @@ static int l_batch_norm(lua_State *L) {
     graft_status st;
     RETRY_ENOMEM(L, st, graft_batch_norm(ctx_of(L), y, mean, invstd, x, rm, rv, w, b, training, momentum, eps, &err));
     check_status(L, st, "batch_norm", &err);
+    if (training) {   /* the running statistics moved */
+        if (rm) graft_tensor_mark_written(rm);
+        if (rv) graft_tensor_mark_written(rv);
+    }
     return 3;
 }
 
@@ -401,6 +418,8 @@ static int l_sgd_update(lua_State *L) {
     o.nesterov = lua_toboolean(L, -2);
     o.first = lua_toboolean(L, -1);
     graft_sgd_update(p, g, buf, n, &o);
+    graft_tensor_mark_written(check_tensor(L, 1));
+    if (buf) graft_tensor_mark_written(check_tensor(L, 3));
     return 0;
 }
 
@@ -417,6 +436,8 @@ static int l_adam_update(lua_State *L) {
     lua_getfield(L, 5, "decoupled");
     o.decoupled = lua_toboolean(L, -1);
     graft_adam_update(p, g, m, v, n, &o);
+    for (int i = 1; i <= 4; i++)
+        if (i != 2) graft_tensor_mark_written(check_tensor(L, i));
     return 0;
 }
 

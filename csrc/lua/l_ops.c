@@ -305,6 +305,7 @@ static int inplace(lua_State *L, graft_binop op, const char *fn) {
     graft_status st;
     RETRY_ENOMEM(L, st, graft_binary_into(ctx_of(L), self, self, b, op, &err));
     check_status(L, st, fn, &err);
+    graft_tensor_mark_written(self);
     lua_settop(L, 1);
     return 1;
 }
@@ -348,6 +349,7 @@ In place: every element set to v.
 static int l_fill_(lua_State *L) {
     graft_tensor *t = check_tensor(L, 1);
     graft_fill(t, luaL_checknumber(L, 2));
+    graft_tensor_mark_written(t);
     lua_settop(L, 1);
     return 1;
 }
@@ -358,7 +360,9 @@ In place: every element set to 0.
 @function Tensor:zero_
 */
 static int l_zero_(lua_State *L) {
-    graft_fill(check_tensor(L, 1), 0.0);
+    graft_tensor *t = check_tensor(L, 1);
+    graft_fill(t, 0.0);
+    graft_tensor_mark_written(t);
     lua_settop(L, 1);
     return 1;
 }
@@ -374,6 +378,7 @@ static int l_copy_(lua_State *L) {
     graft_tensor *self = check_tensor(L, 1), *src = check_operand(L, 2, self);
     graft_error err;
     check_status(L, graft_copy(self, src, &err), "copy_", &err);
+    graft_tensor_mark_written(self);
     lua_settop(L, 1);
     return 1;
 }
@@ -641,6 +646,7 @@ static int l_index_add_(lua_State *L) {
     graft_tensor *idx = check_index(L, 3, "index_add_"), *src = check_tensor(L, 4);
     graft_error err;
     check_status(L, graft_index_add(self, dim, idx, src, 1, &err), "index_add_", &err);
+    graft_tensor_mark_written(self);
     lua_settop(L, 1);
     return 1;
 }
@@ -660,6 +666,7 @@ static int l_scatter_add_(lua_State *L) {
     graft_tensor *idx = check_tensor(L, 3), *src = check_tensor(L, 4);
     graft_error err;
     check_status(L, graft_scatter_add(self, dim, idx, src, 1, &err), "scatter_add_", &err);
+    graft_tensor_mark_written(self);
     lua_settop(L, 1);
     return 1;
 }

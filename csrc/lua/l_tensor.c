@@ -314,6 +314,7 @@ static int refill(lua_State *L, bool normal, const char *fn) {
     graft_rng *rng = &ctx_of(L)->rng;
     if (normal) graft_rng_fill_normal(rng, graft_tensor_data(t), graft_tensor_numel(t), (float)a, (float)b);
     else graft_rng_fill_uniform(rng, graft_tensor_data(t), graft_tensor_numel(t), (float)a, (float)b);
+    graft_tensor_mark_written(t);
     lua_settop(L, 1);
     return 1;
 }
@@ -608,6 +609,17 @@ static int l_shares_storage(lua_State *L) {
 }
 
 /***
+How many in-place writes its storage has had, through any view (PyTorch's `_version`):
+modules key what they derive from their weights on it.
+@treturn int
+@function Tensor:version
+*/
+static int l_version(lua_State *L) {
+    lua_pushinteger(L, (lua_Integer)graft_tensor_version(check_tensor(L, 1)));
+    return 1;
+}
+
+/***
 The value of a one-element tensor, as a Lua number (an integer for i64 and u8).
 @treturn number
 @function Tensor:item
@@ -690,6 +702,7 @@ static int l_set(lua_State *L) {
         return luaL_error(L, "set: expected %d indices and a value, got %d arguments", t->ndim, n + 1);
     luaL_checknumber(L, n + 2);
     set_number(t, element_at(L, t, 2, "set"), L, n + 2);
+    graft_tensor_mark_written(t);
     lua_settop(L, 1);
     return 1;
 }
@@ -1042,7 +1055,7 @@ static const luaL_Reg constructors[] = {
 static const luaL_Reg methods[] = {
     {"shape", l_shape}, {"size", l_size}, {"stride", l_stride}, {"dim", l_dim},
     {"numel", l_numel}, {"dtype", l_dtype}, {"is_contiguous", l_is_contiguous},
-    {"shares_storage", l_shares_storage}, {"item", l_item}, {"totable", l_totable},
+    {"shares_storage", l_shares_storage}, {"version", l_version}, {"item", l_item}, {"totable", l_totable},
     {"get", l_get}, {"set", l_set}, {"clone", l_clone}, {"contiguous", l_contiguous},
     {"to", l_to}, {"view", l_view}, {"reshape", l_reshape}, {"expand", l_expand},
     {"transpose", l_transpose}, {"t", l_t}, {"permute", l_permute}, {"narrow", l_narrow},

@@ -109,13 +109,14 @@ static size_t im2col_scratch(const graft_conv2d_shape *s, bool backward) {
     return col + (backward ? col + (size_t)s->cout * k + (size_t)s->cout : 0);
 }
 
-size_t graft_conv2d_scratch(const graft_conv2d_shape *s, int threads, bool backward) {
+size_t graft_conv2d_scratch(const graft_conv2d_shape *s, int threads, bool backward, bool prepared) {
     if (depthwise(s)) return 0;
-    if (!backward && graft_winograd_applies(s)) return graft_winograd_scratch(s, threads);
+    if (!backward && graft_winograd_applies(s, prepared))
+        return graft_winograd_scratch(s, threads) + (prepared ? 0 : graft_winograd_weight_floats(s));
     size_t need = im2col_scratch(s, backward) * (size_t)threads;
-    if (backward && graft_winograd_applies(s)) {   /* the input gradient's pass runs first, apart */
+    if (backward && graft_winograd_applies(s, false)) {   /* the input gradient's pass runs first, apart */
         graft_conv2d_shape g = graft_winograd_input_grad_shape(s);
-        size_t wg = graft_winograd_scratch(&g, threads);
+        size_t wg = graft_winograd_scratch(&g, threads) + graft_winograd_weight_floats(&g);
         if (wg > need) need = wg;
     }
     return need;
@@ -213,14 +214,19 @@ static void forward_image_shared(float *y, const float *x, const float *w, const
     }
 }
 
-void graft_conv2d_forward(float *y, const float *x, const float *w, const float *b,
+void graft_conv2d_forward(float *y, const float *x, const float *w, const float *u, const float *b,
                           const graft_conv2d_shape *s, float *scratch, int threads) {
     if (depthwise(s)) {
         depthwise_forward(y, x, w, b, s, graft_threads_for(s->n * s->cout * s->ho * s->wo * s->kh * s->kw));
         return;
     }
-    if (graft_winograd_applies(s)) {
-        graft_winograd_forward(y, x, w, b, s, false, scratch, threads);
+    if (graft_winograd_applies(s, u != NULL)) {
+        if (!u) {
+            graft_winograd_transform_weights(scratch, w, s, false);
+            u = scratch;
+            scratch += graft_winograd_weight_floats(s);
+        }
+        graft_winograd_forward(y, x, u, b, s, false, scratch, threads);
         return;
     }
     size_t per = im2col_scratch(s, false);
@@ -334,9 +340,10 @@ void graft_conv2d_backward(float *gx, float *gw, float *gb, const float *gy, con
         depthwise_backward(gx, gw, gb, gy, x, w, s);
         return;
     }
-    if (gx && graft_winograd_applies(s)) {   /* the input gradient is a 3x3 convolution of gy */
+    if (gx && graft_winograd_applies(s, false)) {   /* the input gradient is a 3x3 convolution of gy */
         graft_conv2d_shape g = graft_winograd_input_grad_shape(s);
-        graft_winograd_forward(gx, gy, w, NULL, &g, true, scratch, threads);
+        graft_winograd_transform_weights(scratch, w, &g, true);
+        graft_winograd_forward(gx, gy, scratch, NULL, &g, true, scratch + graft_winograd_weight_floats(&g), threads);
         gx = NULL;
         if (!gw && !gb) return;
     }
@@ -392,9 +399,29 @@ static int image_threads(const graft_conv2d_shape *s) {
     return s->n < t ? (int)s->n : t;
 }
 
+/* The prepared Winograd transform to use, made now if `prepared` is empty; NULL when none
+ * is wanted or this convolution does not run by Winograd. */
+static graft_status prepare_winograd(graft_ctx *ctx, graft_tensor *prepared, const graft_tensor *cw,
+                                     const graft_conv2d_shape *s, const float **u, graft_error *err) {
+    *u = NULL;
+    if (!prepared || !graft_winograd_applies(s, true)) return GRAFT_OK;
+    int64_t n = (int64_t)graft_winograd_weight_floats(s);
+    if (!prepared->storage) {
+        graft_status st = graft_tensor_alloc(prepared, ctx, GRAFT_F32, 1, &n, err);
+        if (st != GRAFT_OK) return st;
+        graft_winograd_transform_weights(graft_tensor_data(prepared), graft_tensor_data(cw), s, false);
+    } else if (prepared->dtype != GRAFT_F32 || prepared->ndim != 1 || prepared->size[0] != n ||
+               !graft_tensor_is_contiguous(prepared)) {
+        return graft_error_set(err, GRAFT_EINVAL, "the prepared Winograd weights are not the transform of "
+                               "a {%lld,%lld,3,3} weight", (long long)s->cout, (long long)s->cin);
+    }
+    *u = graft_tensor_data(prepared);
+    return GRAFT_OK;
+}
+
 graft_status graft_conv2d(graft_ctx *ctx, graft_tensor *out, const graft_tensor *x,
                           const graft_tensor *w, const graft_tensor *b, const graft_conv2d_opts *o,
-                          graft_error *err) {
+                          graft_tensor *prepared, graft_error *err) {
     graft_conv2d_shape s;
     graft_status st = graft_conv2d_plan(&s, x, w, b, o, err);
     if (st != GRAFT_OK) return st;
@@ -404,6 +431,8 @@ graft_status graft_conv2d(graft_ctx *ctx, graft_tensor *out, const graft_tensor 
     if (st == GRAFT_OK) st = graft_contiguous_as(ctx, &cw, w, GRAFT_F32, err);
     else graft_tensor_init_empty(&cw);
     if (st == GRAFT_OK && b) st = graft_contiguous_as(ctx, &cb, b, GRAFT_F32, err);
+    const float *u = NULL;
+    if (st == GRAFT_OK) st = prepare_winograd(ctx, prepared, &cw, &s, &u, err);
     int64_t size[4] = {s.n, s.cout, s.ho, s.wo};
     if (st == GRAFT_OK) st = graft_tensor_alloc(out, ctx, GRAFT_F32, 4, size, err);
     int threads = image_threads(&s);
@@ -411,11 +440,11 @@ graft_status graft_conv2d(graft_ctx *ctx, graft_tensor *out, const graft_tensor 
     graft_tensor scratch_t;
     graft_tensor_init_empty(&scratch_t);
     if (st == GRAFT_OK) {
-        st = alloc_scratch(ctx, &scratch_t, graft_conv2d_scratch(&s, threads, false), &scratch, err);
+        st = alloc_scratch(ctx, &scratch_t, graft_conv2d_scratch(&s, threads, false, u != NULL), &scratch, err);
         if (st != GRAFT_OK) graft_tensor_release(out);
     }
     if (st == GRAFT_OK) {
-        graft_conv2d_forward(graft_tensor_data(out), graft_tensor_data(&cx), graft_tensor_data(&cw),
+        graft_conv2d_forward(graft_tensor_data(out), graft_tensor_data(&cx), graft_tensor_data(&cw), u,
                              b ? graft_tensor_data(&cb) : NULL, &s, scratch, threads);
         graft_ctx_count(ctx, GRAFT_COUNT_CONV_FORWARD);
     }
@@ -447,7 +476,7 @@ graft_status graft_conv2d_grad(graft_ctx *ctx, graft_tensor *gx, graft_tensor *g
     float *scratch = NULL;
     graft_tensor scratch_t;
     graft_tensor_init_empty(&scratch_t);
-    if (st == GRAFT_OK) st = alloc_scratch(ctx, &scratch_t, graft_conv2d_scratch(&s, threads, true), &scratch, err);
+    if (st == GRAFT_OK) st = alloc_scratch(ctx, &scratch_t, graft_conv2d_scratch(&s, threads, true, false), &scratch, err);
     if (st == GRAFT_OK) {
         graft_conv2d_backward(gx ? graft_tensor_data(gx) : NULL, gw ? graft_tensor_data(gw) : NULL,
                               gb ? graft_tensor_data(gb) : NULL, graft_tensor_data(&cg), graft_tensor_data(&cx),

@@ -1,6 +1,6 @@
-/* 2-D convolution, NCHW, f32: im2col + cblas_sgemm per image and group, the GEMM alone for
- * 1x1 convolutions with stride 1 and no padding, and direct loops for depthwise ones (one
- * input channel per group). graft_conv2d / graft_conv2d_grad validate, allocate and call
+/* 2-D convolution, NCHW, f32: im2col + cblas_sgemm per image and group, Winograd for 3x3
+ * stride-1 ones (winograd.h), the GEMM alone for 1x1 convolutions with stride 1 and no
+ * padding, and direct loops for depthwise ones (one input channel per group). graft_conv2d / graft_conv2d_grad validate, allocate and call
  * the kernels, which never allocate and never fail. */
 #ifndef GRAFT_OPS_CONV2D_H
 #define GRAFT_OPS_CONV2D_H
@@ -22,20 +22,25 @@ typedef struct {
 graft_status graft_conv2d_plan(graft_conv2d_shape *s, const graft_tensor *x, const graft_tensor *w,
                                const graft_tensor *b, const graft_conv2d_opts *o, graft_error *err);
 
-/* y (n, cout, ho, wo) = x (n, cin, h, w) conv w + b (cout) or NULL. Contiguous data. */
-void graft_conv2d_forward(float *y, const float *x, const float *w, const float *b,
+/* y (n, cout, ho, wo) = x (n, cin, h, w) conv w + b (cout) or NULL. Contiguous data. u: w's
+ * prepared Winograd transform (see graft_conv2d), or NULL. */
+void graft_conv2d_forward(float *y, const float *x, const float *w, const float *u, const float *b,
                           const graft_conv2d_shape *s, float *scratch, int threads);
 /* Accumulates (+=) into gx, gw, gb; NULL = nobody needs that gradient, and its GEMMs are
  * skipped (frozen weights, or nothing trainable below). */
 void graft_conv2d_backward(float *gx, float *gw, float *gb, const float *gy, const float *x,
                            const float *w, const graft_conv2d_shape *s, float *scratch, int threads);
-/* Floats of scratch the kernels need with `threads` threads. */
-size_t graft_conv2d_scratch(const graft_conv2d_shape *s, int threads, bool backward);
+/* Floats of scratch the kernels need with `threads` threads (prepared: forward is given u). */
+size_t graft_conv2d_scratch(const graft_conv2d_shape *s, int threads, bool backward, bool prepared);
 
-/* out (empty) = conv2d(x, w, b); b may be NULL. */
+/* out (empty) = conv2d(x, w, b); b may be NULL. prepared, for weights that stay unchanged
+ * between calls (inference, frozen layers), keeps w's Winograd transform: NULL, none kept;
+ * an empty tensor is filled when this convolution runs by Winograd, and a filled one is
+ * used as it is (the caller makes a new one when w changes). A prepared transform lets a
+ * single image run by Winograd, whose per-call transform would not be repaid. */
 graft_status graft_conv2d(graft_ctx *ctx, graft_tensor *out, const graft_tensor *x,
                           const graft_tensor *w, const graft_tensor *b, const graft_conv2d_opts *o,
-                          graft_error *err);
+                          graft_tensor *prepared, graft_error *err);
 /* The gradients wanted (empty headers, or NULL when not wanted), allocated here. */
 graft_status graft_conv2d_grad(graft_ctx *ctx, graft_tensor *gx, graft_tensor *gw, graft_tensor *gb,
                                const graft_tensor *gy, const graft_tensor *x, const graft_tensor *w,

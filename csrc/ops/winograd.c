@@ -9,11 +9,12 @@
 #include "vecmath.h"
 
 /* Measured on ResNet's layers (bench/suite.lua): the weight transform, done per call, is
- * repaid over two or more images but not one, and maps under 8x8 leave GEMMs too narrow. */
-bool graft_winograd_applies(const graft_conv2d_shape *s) {
+ * repaid over two or more images but not one (a prepared transform always is), and maps
+ * under 8x8 leave GEMMs too narrow. */
+bool graft_winograd_applies(const graft_conv2d_shape *s, bool prepared) {
     return s->kh == 3 && s->kw == 3 && s->sh == 1 && s->sw == 1 && s->dh == 1 && s->dw == 1 && s->groups == 1 &&
-           s->ph <= 2 && s->pw <= 2 && s->cin >= 16 && s->cout >= 16 && s->n >= 2 && s->ho >= 8 && s->wo >= 8 &&
-           s->h >= 8 && s->w >= 8;
+           s->ph <= 2 && s->pw <= 2 && s->cin >= 16 && s->cout >= 16 && (prepared || s->n >= 2) && s->ho >= 8 &&
+           s->wo >= 8 && s->h >= 8 && s->w >= 8;
 }
 
 graft_conv2d_shape graft_winograd_input_grad_shape(const graft_conv2d_shape *s) {
@@ -40,15 +41,20 @@ static size_t image_floats(const graft_conv2d_shape *s) {
 /* Zero-padded input rows (4 of 2 tw + 2 floats), also the output's two row buffers. */
 static size_t pad_floats(const graft_conv2d_shape *s) { return 4 * (size_t)((s->wo + 1) / 2 * 2 + 2); }
 
+size_t graft_winograd_weight_floats(const graft_conv2d_shape *s) { return 16 * (size_t)(s->cout * s->cin); }
+
+/* Image threads each hold one image's V and M; an image alone is shared by the whole
+ * team, every member with its own row buffers. */
 size_t graft_winograd_scratch(const graft_conv2d_shape *s, int threads) {
     if (threads < 1) threads = 1;
-    return 16 * (size_t)(s->cout * s->cin) + (size_t)threads * (image_floats(s) + pad_floats(s));
+    int team = graft_threads_get() > threads ? graft_threads_get() : threads;
+    return (size_t)threads * image_floats(s) + (size_t)team * pad_floats(s);
 }
 
 /* U[xi][co][ci] = G g G^T, G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]. */
-static void transform_weights(float *u, const float *w, const graft_conv2d_shape *s, bool flipped, int threads) {
+void graft_winograd_transform_weights(float *u, const float *w, const graft_conv2d_shape *s, bool flipped) {
     int64_t co_n = s->cout, ci_n = s->cin, plane = co_n * ci_n;
-#pragma omp parallel for num_threads(threads) schedule(static)
+#pragma omp parallel for num_threads(graft_threads_for(plane * 64)) schedule(static)
     for (int64_t co = 0; co < co_n; co++)
         for (int64_t ci = 0; ci < ci_n; ci++) {
             float g[3][3];
@@ -98,25 +104,23 @@ static void input_row(float *restrict v, int64_t plane, const float *restrict ro
     }
 }
 
-/* V[xi][ci][t] for every channel: each row of tiles reads four input rows, copied with
- * their zero padding, split into even and odd columns, into `pad`. */
-static void transform_input(float *v, const float *x, const graft_conv2d_shape *s, float *pad) {
+/* V[xi][c][t] for channel c: each row of tiles reads four input rows, copied with their
+ * zero padding, split into even and odd columns, into `pad`. */
+static void transform_input(float *v, const float *x, const graft_conv2d_shape *s, float *pad, int64_t c) {
     int64_t tw = (s->wo + 1) / 2, th = (s->ho + 1) / 2, nt = th * tw, plane = skewed(s->cin * nt), half = tw + 1;
-    for (int64_t c = 0; c < s->cin; c++) {
-        const float *xc = x + c * s->h * s->w;
-        for (int64_t ty = 0; ty < th; ty++) {
-            for (int i = 0; i < 4; i++) {
-                float *even = pad + i * 2 * half, *odd = even + half;
-                int64_t yy = 2 * ty - s->ph + i;
-                const float *src = yy >= 0 && yy < s->h ? xc + yy * s->w : NULL;
-                for (int64_t k = 0; k < half; k++) {
-                    int64_t e = 2 * k - s->pw, o = e + 1;
-                    even[k] = src && e >= 0 && e < s->w ? src[e] : 0.0f;
-                    odd[k] = src && o >= 0 && o < s->w ? src[o] : 0.0f;
-                }
+    const float *xc = x + c * s->h * s->w;
+    for (int64_t ty = 0; ty < th; ty++) {
+        for (int i = 0; i < 4; i++) {
+            float *even = pad + i * 2 * half, *odd = even + half;
+            int64_t yy = 2 * ty - s->ph + i;
+            const float *src = yy >= 0 && yy < s->h ? xc + yy * s->w : NULL;
+            for (int64_t k = 0; k < half; k++) {
+                int64_t e = 2 * k - s->pw, o = e + 1;
+                even[k] = src && e >= 0 && e < s->w ? src[e] : 0.0f;
+                odd[k] = src && o >= 0 && o < s->w ? src[o] : 0.0f;
             }
-            input_row(v + c * nt + ty * tw, plane, pad, tw);
         }
+        input_row(v + c * nt + ty * tw, plane, pad, tw);
     }
 }
 
@@ -139,50 +143,75 @@ static void output_row(float *restrict out0, float *restrict out1, const float *
     }
 }
 
-/* y = (or +=) the output tiles + b for every output channel, through two row buffers
- * in `pad` (the last row or column of a tile is dropped where the output's size is odd). */
+/* y = (or +=) output channel c's tiles + its bias, through two row buffers in `pad` (the
+ * last row or column of a tile is dropped where the output's size is odd). */
 static void transform_output(float *y, const float *m, const float *b, const graft_conv2d_shape *s, bool accumulate,
-                             float *pad) {
+                             float *pad, int64_t c) {
     int64_t tw = (s->wo + 1) / 2, th = (s->ho + 1) / 2, nt = th * tw, plane = skewed(s->cout * nt);
-    for (int64_t c = 0; c < s->cout; c++) {
-        float bias = b ? b[c] : 0.0f;
-        float *yc = y + c * s->ho * s->wo;
-        for (int64_t ty = 0; ty < th; ty++) {
-            output_row(pad, pad + 2 * tw, m + c * nt + ty * tw, plane, tw);
-            for (int i = 0; i < 2 && 2 * ty + i < s->ho; i++) {
-                const float *src = pad + i * 2 * tw;
-                float *row = yc + (2 * ty + i) * s->wo;
-                if (accumulate)
-                    for (int64_t k = 0; k < s->wo; k++) row[k] += src[k] + bias;
-                else
-                    for (int64_t k = 0; k < s->wo; k++) row[k] = src[k] + bias;
-            }
+    float bias = b ? b[c] : 0.0f;
+    float *yc = y + c * s->ho * s->wo;
+    for (int64_t ty = 0; ty < th; ty++) {
+        output_row(pad, pad + 2 * tw, m + c * nt + ty * tw, plane, tw);
+        for (int i = 0; i < 2 && 2 * ty + i < s->ho; i++) {
+            const float *src = pad + i * 2 * tw;
+            float *row = yc + (2 * ty + i) * s->wo;
+            if (accumulate)
+                for (int64_t k = 0; k < s->wo; k++) row[k] += src[k] + bias;
+            else
+                for (int64_t k = 0; k < s->wo; k++) row[k] = src[k] + bias;
         }
     }
 }
 
-/* One image's 16 products M[xi] (cout, tiles) = U[xi] (cout, cin) V[xi] (cin, tiles). */
-static void products(float *m, const float *u, const float *v, const graft_conv2d_shape *s) {
+/* One image's product at tile position xi: M[xi] (cout, tiles) = U[xi] (cout, cin) V[xi] (cin, tiles). */
+static void product(float *m, const float *u, const float *v, const graft_conv2d_shape *s, int64_t xi) {
     int64_t nt = tiles(s), vp = skewed(s->cin * nt), mp = skewed(s->cout * nt);
-    for (int64_t xi = 0; xi < 16; xi++)
-        graft_sgemm(false, false, s->cout, nt, s->cin, 1.0f, u + xi * s->cout * s->cin, s->cin, v + xi * vp, nt, 0.0f,
-                    m + xi * mp, nt);
+    graft_sgemm(false, false, s->cout, nt, s->cin, 1.0f, u + xi * s->cout * s->cin, s->cin, v + xi * vp, nt, 0.0f,
+                m + xi * mp, nt);
 }
 
-void graft_winograd_forward(float *y, const float *x, const float *w, const float *b, const graft_conv2d_shape *s,
-                            bool flipped, float *scratch, int threads) {
-    int64_t nt = tiles(s), xs = s->cin * s->h * s->w, ys = s->cout * s->ho * s->wo;
+/* One image on one thread. */
+static void image_alone(float *y, const float *x, const float *u, const float *b, const graft_conv2d_shape *s,
+                        bool accumulate, float *v, float *pad) {
+    float *m = v + 16 * skewed(s->cin * tiles(s));
+    for (int64_t c = 0; c < s->cin; c++) transform_input(v, x, s, pad, c);
+    for (int64_t xi = 0; xi < 16; xi++) product(m, u, v, s, xi);
+    for (int64_t c = 0; c < s->cout; c++) transform_output(y, m, b, s, accumulate, pad, c);
+}
+
+/* One image on a team: channels split for the transforms, the 16 GEMMs split between members. */
+static void image_shared(float *y, const float *x, const float *u, const float *b, const graft_conv2d_shape *s,
+                         bool accumulate, float *v, float *pads, int team) {
+    float *m = v + 16 * skewed(s->cin * tiles(s));
+#pragma omp parallel num_threads(team)
+    {
+        float *pad = pads + pad_floats(s) * (size_t)omp_get_thread_num();
+#pragma omp for schedule(static)
+        for (int64_t c = 0; c < s->cin; c++) transform_input(v, x, s, pad, c);
+#pragma omp for schedule(static)
+        for (int64_t xi = 0; xi < 16; xi++) product(m, u, v, s, xi);
+#pragma omp for schedule(static)
+        for (int64_t c = 0; c < s->cout; c++) transform_output(y, m, b, s, accumulate, pad, c);
+    }
+}
+
+void graft_winograd_forward(float *y, const float *x, const float *u, const float *b, const graft_conv2d_shape *s,
+                            bool accumulate, float *scratch, int threads) {
+    int64_t xs = s->cin * s->h * s->w, ys = s->cout * s->ho * s->wo;
     size_t per = image_floats(s);
     if (threads < 1) threads = 1;
-    float *u = scratch, *work = u + 16 * s->cout * s->cin, *pads = work + per * (size_t)threads;
-    transform_weights(u, w, s, flipped, graft_threads_for(s->cout * s->cin * 64));
-    /* whole images per thread, each on one BLAS thread (Winograd needs two images or more) */
+    float *pads = scratch + per * (size_t)threads;
+    int team = graft_threads_get();
+    if (threads == 1 && team > 1 && !omp_in_parallel()) {   /* fewer images than threads: share each */
+        for (int64_t n = 0; n < s->n; n++)
+            image_shared(y + n * ys, x + n * xs, u, b, s, accumulate, scratch, pads, team);
+        return;
+    }
+    /* whole images per thread, each on one BLAS thread */
 #pragma omp parallel for num_threads(threads) schedule(dynamic)
     for (int64_t n = 0; n < s->n; n++) {
         int t = omp_get_thread_num();
-        float *v = work + per * (size_t)t, *m = v + 16 * skewed(s->cin * nt), *pad = pads + pad_floats(s) * (size_t)t;
-        transform_input(v, x + n * xs, s, pad);
-        products(m, u, v, s);
-        transform_output(y + n * ys, m, b, s, flipped, pad);
+        image_alone(y + n * ys, x + n * xs, u, b, s, accumulate, scratch + per * (size_t)t,
+                    pads + pad_floats(s) * (size_t)t);
     }
 }

@@ -13,18 +13,23 @@
 
 #include "conv2d.h"
 
-/* 3x3 kernel, stride 1, dilation 1, one group, padding at most 2, and enough images,
- * channels and pixels for the GEMMs to pay for the transforms. */
-bool graft_winograd_applies(const graft_conv2d_shape *s);
+/* 3x3 kernel, stride 1, dilation 1, one group, padding at most 2, and enough channels and
+ * pixels for the GEMMs to pay for the transforms; and two images or more unless the weight
+ * transform is prepared (it is repaid over one image only when it need not be redone). */
+bool graft_winograd_applies(const graft_conv2d_shape *s, bool prepared);
 /* The shape of the convolution that gives the input gradient of s: gy (n, cout, ho, wo)
  * with the weights rotated and transposed, padding 2 - p, output (n, cin, h, w). */
 graft_conv2d_shape graft_winograd_input_grad_shape(const graft_conv2d_shape *s);
-/* Floats of scratch for graft_winograd_forward with `threads` images at once (one per thread). */
+/* U, the transformed weights: 16 x cout x cin floats. flipped: s is an input gradient's
+ * shape (see graft_winograd_input_grad_shape) and w that convolution's (cin, cout, 3, 3)
+ * weight as it is. */
+size_t graft_winograd_weight_floats(const graft_conv2d_shape *s);
+void graft_winograd_transform_weights(float *u, const float *w, const graft_conv2d_shape *s, bool flipped);
+/* Floats of scratch for graft_winograd_forward with `threads` images at once (one per
+ * thread; 1: each image shared by graft's threads). */
 size_t graft_winograd_scratch(const graft_conv2d_shape *s, int threads);
-/* y = x conv w + b (b may be NULL). flipped: the input gradient of another convolution
- * (see graft_winograd_input_grad_shape), w is that convolution's (cin, cout, 3, 3) weight
- * as it is, and the result is added to y, as gradients accumulate. */
-void graft_winograd_forward(float *y, const float *x, const float *w, const float *b, const graft_conv2d_shape *s,
-                            bool flipped, float *scratch, int threads);
+/* y = x conv U + b (b may be NULL); accumulate: y += instead (gradients accumulate). */
+void graft_winograd_forward(float *y, const float *x, const float *u, const float *b, const graft_conv2d_shape *s,
+                            bool accumulate, float *scratch, int threads);
 
 #endif

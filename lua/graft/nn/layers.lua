@@ -59,20 +59,50 @@ local function foldable(conv, bn, x)
   return no_grad_for(x) and no_grad_for(conv.weight) and no_grad_for(conv.bias) and no_grad_for(bn.weight)
          and no_grad_for(bn.bias)
 end
+
+-- w * s and (b - mean) * s + beta, with s = gamma / sqrt(var + eps): exact algebra.
+local function fold(conv, bn)
+  local s = T.rsqrt(bn.running_var + bn.eps)
+  if bn.weight then s = s * bn.weight end
+  local b = ((conv.bias or 0) - bn.running_mean) * s
+  if bn.bias then b = b + bn.bias end
+  return conv.weight * T.reshape(s, {T.size(s, 1), 1, 1, 1}), b
+end
+
+-- What an unchanging layer derives from its weights (the folded weight and bias, the
+-- kernel's Winograd transform) is kept until a tensor it came from is replaced or written
+-- in place (Tensor:version counts writes), so inference and frozen trunks pay for it once.
+local function kept(conv, bn)
+  local src = {conv.weight, conv.bias or false, bn and bn.weight or false, bn and bn.bias or false,
+               bn and bn.running_mean or false, bn and bn.running_var or false}
+  local keep = rawget(conv, "_kept")
+  if keep and keep.bn == bn and keep.eps == (bn and bn.eps) then
+    local same = true
+    for i, t in ipairs(src) do
+      if keep.src[i] ~= t or (t and keep.version[i] ~= T.version(t)) then same = false; break end
+    end
+    if same then return keep end
+  end
+  local version = {}
+  for i, t in ipairs(src) do version[i] = t and T.version(t) or 0 end
+  keep = {bn = bn, eps = bn and bn.eps, src = src, version = version}
+  if bn then keep.weight, keep.bias = fold(conv, bn) else keep.weight, keep.bias = conv.weight, conv.bias end
+  rawset(conv, "_kept", keep)
+  return keep
+end
+
 function Conv2d:forward(x)
   local bn = rawget(self, "_folded_bn")
   if bn and foldable(self, bn, x) then
-    -- Inference with the following BatchNorm folded in: w * s and (b - mean) * s + beta, with
-    -- s = gamma / sqrt(var + eps). Exact algebra; computed afresh so it never goes stale.
-    local s = T.rsqrt(bn.running_var + bn.eps)
-    if bn.weight then s = s * bn.weight end
-    local shape = {T.size(s, 1), 1, 1, 1}
-    local b = ((self.bias or 0) - bn.running_mean) * s
-    if bn.bias then b = b + bn.bias end
-    local y = F.conv2d(x, self.weight * T.reshape(s, shape), b, self.opts)
+    local keep = kept(self, bn)
+    local y = F.conv2d(x, keep.weight, keep.bias, self.opts, keep)
     rawset(bn, "_folded_output", y)   -- the BN passes exactly this tensor through
     return y
   end
+  if not A.is_enabled() or no_grad_for(self.weight) then
+    return F.conv2d(x, self.weight, self.bias, self.opts, kept(self, nil))
+  end
+  rawset(self, "_kept", nil)   -- training: the weights change every step
   return F.conv2d(x, self.weight, self.bias, self.opts)
 end
 function Conv2d:extra_repr()
