@@ -38,8 +38,11 @@ static int64_t skewed(int64_t floats) { return (floats + 15) / 16 * 16 + 16; }
 static size_t image_floats(const graft_conv2d_shape *s) {
     return (size_t)(16 * (skewed(s->cin * tiles(s)) + skewed(s->cout * tiles(s))));
 }
-/* Zero-padded input rows (4 of 2 tw + 2 floats), also the output's two row buffers. */
-static size_t pad_floats(const graft_conv2d_shape *s) { return 4 * (size_t)((s->wo + 1) / 2 * 2 + 2); }
+/* A channel's zero-padded input rows (2 th + 2 of 2 tw + 2 floats) and one more row to pad
+ * them in; also the output's two row buffers. */
+static size_t pad_floats(const graft_conv2d_shape *s) {
+    return (size_t)(2 * ((s->ho + 1) / 2) + 3) * (size_t)((s->wo + 1) / 2 * 2 + 2);
+}
 
 size_t graft_winograd_weight_floats(const graft_conv2d_shape *s) { return 16 * (size_t)(s->cout * s->cin); }
 
@@ -104,24 +107,36 @@ static void input_row(float *restrict v, int64_t plane, const float *restrict ro
     }
 }
 
-/* V[xi][c][t] for channel c: each row of tiles reads four input rows, copied with their
- * zero padding, split into even and odd columns, into `pad`. */
+/* Input row src (NULL: a padding row) zero-padded to 2 half columns in `line`, then stored
+ * at `out` as its even columns followed by its odd ones: plain copies and a stride-2 split
+ * that vectorise, where a per-element bounds test did not. */
+GRAFT_CLONES
+static void split_row(float *restrict out, float *restrict line, const float *restrict src, const graft_conv2d_shape *s,
+                      int64_t half) {
+    if (!src) {
+        memset(out, 0, sizeof(float) * (size_t)(2 * half));
+        return;
+    }
+    memset(line, 0, sizeof(float) * (size_t)(2 * half));
+    memcpy(line + s->pw, src, sizeof(float) * (size_t)s->w);   /* w + 2 pw <= 2 half */
+    for (int64_t k = 0; k < half; k++) {
+        out[k] = line[2 * k];
+        out[half + k] = line[2 * k + 1];
+    }
+}
+
+/* V[xi][c][t] for channel c: its input rows are padded and split once each into `pad`,
+ * then every row of tiles reads four of them. */
 static void transform_input(float *v, const float *x, const graft_conv2d_shape *s, float *pad, int64_t c) {
     int64_t tw = (s->wo + 1) / 2, th = (s->ho + 1) / 2, nt = th * tw, plane = skewed(s->cin * nt), half = tw + 1;
+    int64_t rows = 2 * th + 2, width = 2 * half;
     const float *xc = x + c * s->h * s->w;
-    for (int64_t ty = 0; ty < th; ty++) {
-        for (int i = 0; i < 4; i++) {
-            float *even = pad + i * 2 * half, *odd = even + half;
-            int64_t yy = 2 * ty - s->ph + i;
-            const float *src = yy >= 0 && yy < s->h ? xc + yy * s->w : NULL;
-            for (int64_t k = 0; k < half; k++) {
-                int64_t e = 2 * k - s->pw, o = e + 1;
-                even[k] = src && e >= 0 && e < s->w ? src[e] : 0.0f;
-                odd[k] = src && o >= 0 && o < s->w ? src[o] : 0.0f;
-            }
-        }
-        input_row(v + c * nt + ty * tw, plane, pad, tw);
+    float *line = pad + rows * width;
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t yy = r - s->ph;
+        split_row(pad + r * width, line, yy >= 0 && yy < s->h ? xc + yy * s->w : NULL, s, half);
     }
+    for (int64_t ty = 0; ty < th; ty++) input_row(v + c * nt + ty * tw, plane, pad + 2 * ty * width, tw);
 }
 
 /* One row of tiles of the output transform into two rows `out` of 2 tw floats:
