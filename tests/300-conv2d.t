@@ -121,6 +121,56 @@ out["err"] = ((inp["y"].double() - y64).abs().max() / y64.abs().max()).float()]]
        "a kept transform of another weight's size is refused: " .. tostring(msg))
 end
 
+-- With a kept transform and enough tiles in the batch, the forward runs as F(4x4, 3x3): 36
+-- products per 4x4 tile instead of 16 per 2x2, whose transforms amplify rounding more.
+-- Shapes: several groups of images, the last partial (whole groups per thread); one group
+-- shared by the threads; one image of many tiles; a 7x7 map (resnet's last stage), 16 images
+-- to a group; padding 0 and 2; odd sizes whose last tiles hang over the edge.
+do
+  local cases = {
+    {{7, 32, 13, 11}, {40, 32, 3, 3}, 1},
+    {{2, 16, 30, 29}, {24, 16, 3, 3}, 0},
+    {{1, 24, 33, 30}, {16, 24, 3, 3}, 2},
+    {{16, 64, 7, 7}, {64, 64, 3, 3}, 1},
+  }
+  local worst, worst_direct = 0, 0
+  for i, c in ipairs(cases) do
+    local x, w, b = graft.randn(c[1]), graft.randn(c[2]) * 0.05, graft.randn{c[2][1]}
+    local keep = {}
+    local y = F.conv2d(x, w, b, {padding = c[3]}, keep)
+    local name = ("F(4x4) %s pad %d"):format(table.concat(c[1], "x"), c[3])
+    T.ok(keep.winograd and keep.winograd:numel() == 36 * c[2][1] * c[2][2], name .. ": keeps the 36 x cout x cin transform")
+    local e = oracle.run([[
+y64 = F.conv2d(inp["x"].double(), inp["w"].double(), inp["b"].double(), padding=int(inp["p"].item()))
+scale = y64.abs().max()
+out["err"] = ((inp["y"].double() - y64).abs().max() / scale).float()
+out["direct"] = ((F.conv2d(inp["x"], inp["w"], inp["b"], padding=int(inp["p"].item())).double() - y64).abs().max() / scale).float()]],
+      {x = x, w = w, b = b, y = y, p = graft.tensor{c[3]}})
+    T.ok(e.err:item() < 2e-5, ("%s: within 2e-5 of the float64 reference (%.3g; direct float32 %.3g)"):format(
+      name, e.err:item(), e.direct:item()))
+    worst, worst_direct = math.max(worst, e.err:item()), math.max(worst_direct, e.direct:item())
+    local threads = graft.get_num_threads()
+    graft.set_num_threads(1)
+    local y1 = F.conv2d(x, w, b, {padding = c[3]}, keep)
+    graft.set_num_threads(threads)
+    T.close(y1, y, name .. ": one thread gives the result of " .. threads, 1e-6, 1e-6)
+  end
+  T.diag(("Winograd F(4x4, 3x3): max error %.3g of the largest output; direct float32 (PyTorch) %.3g"):format(
+    worst, worst_direct))
+  -- The batch size picks the tile size, and a kept transform of the other size is remade.
+  local x, w = graft.randn{8, 32, 12, 12}, graft.randn{32, 32, 3, 3} * 0.05
+  local keep = {}
+  local y8 = F.conv2d(x, w, nil, {padding = 1}, keep)
+  T.is(keep.winograd:numel(), 36 * 32 * 32, "eight 12x12 images: F(4x4)")
+  local one = x:narrow(1, 1, 1):contiguous()
+  local y1 = F.conv2d(one, w, nil, {padding = 1}, keep)
+  T.is(keep.winograd:numel(), 16 * 32 * 32, "then one image: F(2x2), its transform made in place of the other")
+  T.close(y1, y8:narrow(1, 1, 1), "both give the same first image", 1e-5, 1e-5)
+  local again = F.conv2d(x, w, nil, {padding = 1}, keep)
+  T.ok(keep.winograd:numel() == 36 * 32 * 32 and (again - y8):abs():max():item() == 0,
+       "and back to eight: F(4x4) again, the same result")
+end
+
 -- gradient of a strided input view flows back through the view
 local base = graft.randn{2, 3, 6, 5}:requires_grad_()
 local w = graft.randn{2, 3, 3, 3}

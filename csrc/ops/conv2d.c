@@ -111,12 +111,12 @@ static size_t im2col_scratch(const graft_conv2d_shape *s, bool backward) {
 
 size_t graft_conv2d_scratch(const graft_conv2d_shape *s, int threads, bool backward, bool prepared) {
     if (depthwise(s)) return 0;
-    if (!backward && graft_winograd_applies(s, prepared))
-        return graft_winograd_scratch(s, threads) + (prepared ? 0 : graft_winograd_weight_floats(s));
+    int m = graft_winograd_tile(s, prepared && !backward);
+    if (!backward && m) return graft_winograd_scratch(s, m, threads) + (prepared ? 0 : graft_winograd_weight_floats(s, m));
     size_t need = im2col_scratch(s, backward) * (size_t)threads;
-    if (backward && graft_winograd_applies(s, false)) {   /* the input gradient's pass runs first, apart */
+    if (backward && m) {   /* the input gradient's pass runs first, apart */
         graft_conv2d_shape g = graft_winograd_input_grad_shape(s);
-        size_t wg = graft_winograd_scratch(&g, threads) + graft_winograd_weight_floats(&g);
+        size_t wg = graft_winograd_scratch(&g, m, threads) + graft_winograd_weight_floats(&g, m);
         if (wg > need) need = wg;
     }
     return need;
@@ -220,13 +220,14 @@ void graft_conv2d_forward(float *y, const float *x, const float *w, const float 
         depthwise_forward(y, x, w, b, s, graft_threads_for(s->n * s->cout * s->ho * s->wo * s->kh * s->kw));
         return;
     }
-    if (graft_winograd_applies(s, u != NULL)) {
+    int m = graft_winograd_tile(s, u != NULL);
+    if (m) {
         if (!u) {
-            graft_winograd_transform_weights(scratch, w, s, false);
+            graft_winograd_transform_weights(scratch, w, s, m, false);
             u = scratch;
-            scratch += graft_winograd_weight_floats(s);
+            scratch += graft_winograd_weight_floats(s, m);
         }
-        graft_winograd_forward(y, x, u, b, s, false, scratch, threads);
+        graft_winograd_forward(y, x, u, b, s, m, false, scratch, threads);
         return;
     }
     size_t per = im2col_scratch(s, false);
@@ -340,10 +341,12 @@ void graft_conv2d_backward(float *gx, float *gw, float *gb, const float *gy, con
         depthwise_backward(gx, gw, gb, gy, x, w, s);
         return;
     }
-    if (gx && graft_winograd_applies(s, false)) {   /* the input gradient is a 3x3 convolution of gy */
+    int m = gx ? graft_winograd_tile(s, false) : 0;
+    if (m) {   /* the input gradient is a 3x3 convolution of gy */
         graft_conv2d_shape g = graft_winograd_input_grad_shape(s);
-        graft_winograd_transform_weights(scratch, w, &g, true);
-        graft_winograd_forward(gx, gy, scratch, NULL, &g, true, scratch + graft_winograd_weight_floats(&g), threads);
+        graft_winograd_transform_weights(scratch, w, &g, m, true);
+        graft_winograd_forward(gx, gy, scratch, NULL, &g, m, true, scratch + graft_winograd_weight_floats(&g, m),
+                               threads);
         gx = NULL;
         if (!gw && !gb) return;
     }
@@ -399,17 +402,21 @@ static int image_threads(const graft_conv2d_shape *s) {
     return s->n < t ? (int)s->n : t;
 }
 
-/* The prepared Winograd transform to use, made now if `prepared` is empty; NULL when none
- * is wanted or this convolution does not run by Winograd. */
+/* The prepared Winograd transform to use, made now if `prepared` is empty or holds the
+ * transform for the other tile size (the batch size decides it); NULL when none is wanted
+ * or this convolution does not run by Winograd. */
 static graft_status prepare_winograd(graft_ctx *ctx, graft_tensor *prepared, const graft_tensor *cw,
                                      const graft_conv2d_shape *s, const float **u, graft_error *err) {
     *u = NULL;
-    if (!prepared || !graft_winograd_applies(s, true)) return GRAFT_OK;
-    int64_t n = (int64_t)graft_winograd_weight_floats(s);
+    int m = prepared ? graft_winograd_tile(s, true) : 0;
+    if (!m) return GRAFT_OK;
+    int64_t n = (int64_t)graft_winograd_weight_floats(s, m);
+    if (prepared->storage && prepared->ndim == 1 && prepared->size[0] == (int64_t)graft_winograd_weight_floats(s, 6 - m))
+        graft_tensor_release(prepared);
     if (!prepared->storage) {
         graft_status st = graft_tensor_alloc(prepared, ctx, GRAFT_F32, 1, &n, err);
         if (st != GRAFT_OK) return st;
-        graft_winograd_transform_weights(graft_tensor_data(prepared), graft_tensor_data(cw), s, false);
+        graft_winograd_transform_weights(graft_tensor_data(prepared), graft_tensor_data(cw), s, m, false);
     } else if (prepared->dtype != GRAFT_F32 || prepared->ndim != 1 || prepared->size[0] != n ||
                !graft_tensor_is_contiguous(prepared)) {
         return graft_error_set(err, GRAFT_EINVAL, "the prepared Winograd weights are not the transform of "

@@ -36,9 +36,10 @@ size_t graft_conv2d_scratch(const graft_conv2d_shape *s, int threads, bool backw
 
 /* out (empty) = conv2d(x, w, b); b may be NULL. prepared, for weights that stay unchanged
  * between calls (inference, frozen layers), keeps w's Winograd transform: NULL, none kept;
- * an empty tensor is filled when this convolution runs by Winograd, and a filled one is
- * used as it is (the caller makes a new one when w changes). A prepared transform lets a
- * single image run by Winograd, whose per-call transform would not be repaid. */
+ * an empty tensor is filled when this convolution runs by Winograd, a filled one is used as
+ * it is (the caller makes a new one when w changes), and one made for the other tile size
+ * (another batch size) is made again in its place. A prepared transform lets a single image
+ * run by Winograd, whose per-call transform would not be repaid, and batches by F(4x4). */
 graft_status graft_conv2d(graft_ctx *ctx, graft_tensor *out, const graft_tensor *x,
                           const graft_tensor *w, const graft_tensor *b, const graft_conv2d_opts *o,
                           graft_tensor *prepared, graft_error *err);

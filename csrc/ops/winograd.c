@@ -1,4 +1,5 @@
-/* F(2x2, 3x3) Winograd convolution: weight, input and output transforms around 16 GEMMs. */
+/* Winograd F(2x2, 3x3) and F(4x4, 3x3): weight, input and output transforms around 16 or
+ * 36 GEMMs over the tiles of a group of images. */
 #include "winograd.h"
 
 #include <omp.h>
@@ -8,13 +9,27 @@
 #include "matmul.h"
 #include "vecmath.h"
 
+/* GEMMs narrower than this many tiles leave OpenBLAS's kernel starved: images are grouped
+ * until their tiles reach it. */
+enum { MIN_COLUMNS = 64 };
+
+static int64_t tiles_of(const graft_conv2d_shape *s, int m) {
+    return ((s->ho + m - 1) / m) * ((s->wo + m - 1) / m);
+}
+
 /* Measured on ResNet's layers (bench/suite.lua): the weight transform, done per call, is
- * repaid over two or more images but not one (a prepared transform always is), and maps
- * under 8x8 leave GEMMs too narrow. */
-bool graft_winograd_applies(const graft_conv2d_shape *s, bool prepared) {
-    return s->kh == 3 && s->kw == 3 && s->sh == 1 && s->sw == 1 && s->dh == 1 && s->dw == 1 && s->groups == 1 &&
-           s->ph <= 2 && s->pw <= 2 && s->cin >= 16 && s->cout >= 16 && (prepared || s->n >= 2) && s->ho >= 8 &&
-           s->wo >= 8 && s->h >= 8 && s->w >= 8;
+ * repaid over two or more images but not one (a prepared transform always is); maps under
+ * 8x8 leave F(2x2)'s GEMMs too narrow. F(4x4) is for prepared transforms only (inference
+ * and frozen layers, never a gradient) and only with enough tiles: its transform is 36
+ * floats per weight pair, so with few tiles reading it costs more than the multiplies it
+ * saves. */
+int graft_winograd_tile(const graft_conv2d_shape *s, bool prepared) {
+    if (!(s->kh == 3 && s->kw == 3 && s->sh == 1 && s->sw == 1 && s->dh == 1 && s->dw == 1 && s->groups == 1 &&
+          s->ph <= 2 && s->pw <= 2 && s->cin >= 16 && s->cout >= 16))
+        return 0;
+    if (prepared && s->n * tiles_of(s, 4) >= MIN_COLUMNS) return 4;
+    if ((prepared || s->n >= 2) && s->ho >= 8 && s->wo >= 8 && s->h >= 8 && s->w >= 8) return 2;
+    return 0;
 }
 
 graft_conv2d_shape graft_winograd_input_grad_shape(const graft_conv2d_shape *s) {
@@ -30,33 +45,81 @@ graft_conv2d_shape graft_winograd_input_grad_shape(const graft_conv2d_shape *s) 
     return g;
 }
 
-static int64_t tiles(const graft_conv2d_shape *s) { return ((s->ho + 1) / 2) * ((s->wo + 1) / 2); }
-/* The distance between the 16 tile positions' matrices in V and M: a whole number of cache
- * lines plus one, never a multiple of 4 KiB, whose 16 streams would all fall in one L1 set. */
+/* The distance between the tile positions' matrices in V and M: a whole number of cache
+ * lines plus one, never a multiple of 4 KiB, whose streams would all fall in one L1 set. */
 static int64_t skewed(int64_t floats) { return (floats + 15) / 16 * 16 + 16; }
-/* One image's V (cin x tiles) and M (cout x tiles) for all 16 positions. */
-static size_t image_floats(const graft_conv2d_shape *s) {
-    return (size_t)(16 * (skewed(s->cin * tiles(s)) + skewed(s->cout * tiles(s))));
-}
-/* A channel's zero-padded input rows (2 th + 2 of 2 tw + 2 floats) and one more row to pad
- * them in; also the output's two row buffers. */
-static size_t pad_floats(const graft_conv2d_shape *s) {
-    return (size_t)(2 * ((s->ho + 1) / 2) + 3) * (size_t)((s->wo + 1) / 2 * 2 + 2);
+
+/* How a convolution is cut: m x m output tiles, each from an a x a input tile (a = m + 2);
+ * images in groups of g, whose tiles side by side are the GEMMs' columns. */
+typedef struct {
+    int m, a;
+    int64_t tw, th, nt;    /* tiles per row, per column, per image */
+    int64_t g, groups;     /* images per group, groups */
+    int64_t cols, vp, mp;  /* columns; distance between positions in V and in M */
+} plan;
+
+static plan plan_of(const graft_conv2d_shape *s, int m) {
+    plan p = {.m = m, .a = m + 2};
+    p.tw = (s->wo + m - 1) / m;
+    p.th = (s->ho + m - 1) / m;
+    p.nt = p.tw * p.th;
+    p.g = (MIN_COLUMNS + p.nt - 1) / p.nt;
+    if (p.g > s->n) p.g = s->n > 0 ? s->n : 1;
+    p.groups = (s->n + p.g - 1) / p.g;
+    p.cols = p.g * p.nt;
+    p.vp = skewed(s->cin * p.cols);
+    p.mp = skewed(s->cout * p.cols);
+    return p;
 }
 
-size_t graft_winograd_weight_floats(const graft_conv2d_shape *s) { return 16 * (size_t)(s->cout * s->cin); }
+/* One group's V (cin x cols) and M (cout x cols) at all a^2 positions. */
+static size_t group_floats(const plan *p) { return (size_t)(p->a * p->a) * (size_t)(p->vp + p->mp); }
 
-/* Image threads each hold one image's V and M; an image alone is shared by the whole
- * team, every member with its own row buffers. */
-size_t graft_winograd_scratch(const graft_conv2d_shape *s, int threads) {
+/* A channel's zero-padded input rows (m th + 2 of m (tw + 1) floats, each split into m
+ * phases) and one more row to pad them in; also the output's m row buffers. */
+static size_t pad_floats(const plan *p) { return (size_t)(p->m * p->th + 3) * (size_t)(p->m * (p->tw + 1)); }
+
+/* Groups worked on at once: one per thread, as many as there are. */
+static int workers(const plan *p, int threads) {
     if (threads < 1) threads = 1;
-    int team = graft_threads_get() > threads ? graft_threads_get() : threads;
-    return (size_t)threads * image_floats(s) + (size_t)team * pad_floats(s);
+    return p->groups < threads ? (int)p->groups : threads;
 }
 
-/* U[xi][co][ci] = G g G^T, G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]. */
-void graft_winograd_transform_weights(float *u, const float *w, const graft_conv2d_shape *s, bool flipped) {
+size_t graft_winograd_weight_floats(const graft_conv2d_shape *s, int m) {
+    return (size_t)((m + 2) * (m + 2)) * (size_t)(s->cout * s->cin);
+}
+
+/* Group threads each hold one group's V and M; a group alone is shared by the whole team,
+ * every member with its own row buffers. */
+size_t graft_winograd_scratch(const graft_conv2d_shape *s, int m, int threads) {
+    plan p = plan_of(s, m);
+    int team = graft_threads_get() > threads ? graft_threads_get() : threads;
+    if (team < 1) team = 1;
+    return (size_t)workers(&p, threads) * group_floats(&p) + (size_t)team * pad_floats(&p);
+}
+
+/* G g for one column g of the kernel: G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1] (m = 2),
+ * [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1] (m = 4). */
+static void g_times(float *out, float g0, float g1, float g2, int m) {
+    if (m == 2) {
+        out[0] = g0;
+        out[1] = 0.5f * (g0 + g1 + g2);
+        out[2] = 0.5f * (g0 - g1 + g2);
+        out[3] = g2;
+        return;
+    }
+    out[0] = 0.25f * g0;
+    out[1] = -(g0 + g1 + g2) / 6.0f;
+    out[2] = -(g0 - g1 + g2) / 6.0f;
+    out[3] = g0 / 24.0f + g1 / 12.0f + g2 / 6.0f;
+    out[4] = g0 / 24.0f - g1 / 12.0f + g2 / 6.0f;
+    out[5] = g2;
+}
+
+/* U[xi][co][ci] = G g G^T. */
+void graft_winograd_transform_weights(float *u, const float *w, const graft_conv2d_shape *s, int m, bool flipped) {
     int64_t co_n = s->cout, ci_n = s->cin, plane = co_n * ci_n;
+    int a = m + 2;
 #pragma omp parallel for num_threads(graft_threads_for(plane * 64)) schedule(static)
     for (int64_t co = 0; co < co_n; co++)
         for (int64_t ci = 0; ci < ci_n; ci++) {
@@ -64,112 +127,169 @@ void graft_winograd_transform_weights(float *u, const float *w, const graft_conv
             for (int i = 0; i < 3; i++)
                 for (int j = 0; j < 3; j++)   /* flipped: the input gradient's rotated, transposed weight */
                     g[i][j] = flipped ? w[(ci * co_n + co) * 9 + (2 - i) * 3 + (2 - j)] : w[(co * ci_n + ci) * 9 + i * 3 + j];
-            float a[4][3];
-            for (int j = 0; j < 3; j++) {
-                a[0][j] = g[0][j];
-                a[1][j] = 0.5f * (g[0][j] + g[1][j] + g[2][j]);
-                a[2][j] = 0.5f * (g[0][j] - g[1][j] + g[2][j]);
-                a[3][j] = g[2][j];
-            }
-            for (int i = 0; i < 4; i++) {
-                float *ui = u + (int64_t)(i * 4) * plane + co * ci_n + ci;
-                ui[0] = a[i][0];
-                ui[plane] = 0.5f * (a[i][0] + a[i][1] + a[i][2]);
-                ui[2 * plane] = 0.5f * (a[i][0] - a[i][1] + a[i][2]);
-                ui[3 * plane] = a[i][2];
+            float gg[3][6], col[6];   /* gg[j] = column j of G g */
+            for (int j = 0; j < 3; j++) g_times(gg[j], g[0][j], g[1][j], g[2][j], m);
+            for (int i = 0; i < a; i++) {
+                g_times(col, gg[0][i], gg[1][i], gg[2][i], m);
+                for (int j = 0; j < a; j++) u[(int64_t)(i * a + j) * plane + co * ci_n + ci] = col[j];
             }
         }
 }
 
-/* One row of tiles of the input transform: V[xi][t] = B^T d B for t = 0..tw-1, B^T = [1 0 -1 0;
- * 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. Tile t's 4x4 d is columns 2t..2t+3 of four zero-padded input
- * rows, each stored as its even columns then its odd ones (tw + 1 of each), so that every
- * load is unit-stride and the loop vectorises across tiles. */
-GRAFT_CLONES
-static void input_row(float *restrict v, int64_t plane, const float *restrict rows, int64_t tw) {
-    const int64_t half = tw + 1, width = 2 * half;
-    for (int64_t t = 0; t < tw; t++) {
-        float q[4][4];   /* B^T d: combinations of rows */
-        for (int j = 0; j < 4; j++) {
-            const float *col = rows + (j & 1) * half + t + (j >> 1);   /* column 2t + j */
-            float d0 = col[0], d1 = col[width], d2 = col[2 * width], d3 = col[3 * width];
-            q[0][j] = d0 - d2;
-            q[1][j] = d1 + d2;
-            q[2][j] = d2 - d1;
-            q[3][j] = d1 - d3;
-        }
-        for (int i = 0; i < 4; i++) {   /* (B^T d) B: combinations of columns */
-            v[(i * 4 + 0) * plane + t] = q[i][0] - q[i][2];
-            v[(i * 4 + 1) * plane + t] = q[i][1] + q[i][2];
-            v[(i * 4 + 2) * plane + t] = q[i][2] - q[i][1];
-            v[(i * 4 + 3) * plane + t] = q[i][1] - q[i][3];
-        }
-    }
-}
-
-/* Input row src (NULL: a padding row) zero-padded to 2 half columns in `line`, then stored
- * at `out` as its even columns followed by its odd ones: plain copies and a stride-2 split
- * that vectorise, where a per-element bounds test did not. */
+/* Input row src (NULL: a padding row) zero-padded to m q columns in `line`, then stored at
+ * `out` as m phases of q: columns p, p + m, p + 2m, ... for p = 0..m-1, so that the tiles'
+ * loads are unit-stride and vectorise (a per-element bounds test did not). */
 GRAFT_CLONES
 static void split_row(float *restrict out, float *restrict line, const float *restrict src, const graft_conv2d_shape *s,
-                      int64_t half) {
+                      int m, int64_t q) {
     if (!src) {
-        memset(out, 0, sizeof(float) * (size_t)(2 * half));
+        memset(out, 0, sizeof(float) * (size_t)(m * q));
         return;
     }
-    memset(line, 0, sizeof(float) * (size_t)(2 * half));
-    memcpy(line + s->pw, src, sizeof(float) * (size_t)s->w);   /* w + 2 pw <= 2 half */
-    for (int64_t k = 0; k < half; k++) {
-        out[k] = line[2 * k];
-        out[half + k] = line[2 * k + 1];
+    memset(line, 0, sizeof(float) * (size_t)(m * q));
+    memcpy(line + s->pw, src, sizeof(float) * (size_t)s->w);   /* w + 2 pw <= m q */
+    if (m == 2) {
+        for (int64_t k = 0; k < q; k++) {
+            out[k] = line[2 * k];
+            out[q + k] = line[2 * k + 1];
+        }
+        return;
+    }
+    for (int64_t k = 0; k < q; k++) {
+        out[k] = line[4 * k];
+        out[q + k] = line[4 * k + 1];
+        out[2 * q + k] = line[4 * k + 2];
+        out[3 * q + k] = line[4 * k + 3];
     }
 }
 
-/* V[xi][c][t] for channel c: its input rows are padded and split once each into `pad`,
- * then every row of tiles reads four of them. */
-static void transform_input(float *v, const float *x, const graft_conv2d_shape *s, float *pad, int64_t c) {
-    int64_t tw = (s->wo + 1) / 2, th = (s->ho + 1) / 2, nt = th * tw, plane = skewed(s->cin * nt), half = tw + 1;
-    int64_t rows = 2 * th + 2, width = 2 * half;
-    const float *xc = x + c * s->h * s->w;
+/* One row of F(2x2) tiles of the input transform: V[xi][t] = B^T d B for t = 0..tw-1,
+ * B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. Tile t's 4x4 d is columns 2t..2t+3 of four
+ * split rows (see split_row); the loop vectorises across tiles. */
+GRAFT_CLONES
+static void input_row2(float *restrict v, int64_t plane, const float *restrict rows, int64_t tw) {
+    const int64_t q = tw + 1, width = 2 * q;
+    for (int64_t t = 0; t < tw; t++) {
+        float r[4][4];   /* B^T d: combinations of rows */
+        for (int j = 0; j < 4; j++) {
+            const float *col = rows + (j & 1) * q + t + (j >> 1);   /* column 2t + j */
+            float d0 = col[0], d1 = col[width], d2 = col[2 * width], d3 = col[3 * width];
+            r[0][j] = d0 - d2;
+            r[1][j] = d1 + d2;
+            r[2][j] = d2 - d1;
+            r[3][j] = d1 - d3;
+        }
+        for (int i = 0; i < 4; i++) {   /* (B^T d) B: combinations of columns */
+            v[(i * 4 + 0) * plane + t] = r[i][0] - r[i][2];
+            v[(i * 4 + 1) * plane + t] = r[i][1] + r[i][2];
+            v[(i * 4 + 2) * plane + t] = r[i][2] - r[i][1];
+            v[(i * 4 + 3) * plane + t] = r[i][1] - r[i][3];
+        }
+    }
+}
+
+/* B^T d for F(4x4), B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0;
+ * 0 2 -1 -2 1 0; 0 4 0 -5 0 1]. */
+static inline void bt6(float *restrict o, float d0, float d1, float d2, float d3, float d4, float d5) {
+    o[0] = 4.0f * d0 - 5.0f * d2 + d4;
+    o[1] = (d3 + d4) - 4.0f * (d1 + d2);
+    o[2] = (d4 - d3) + 4.0f * (d1 - d2);
+    o[3] = (d4 - d2) + 2.0f * (d3 - d1);
+    o[4] = (d4 - d2) - 2.0f * (d3 - d1);
+    o[5] = 4.0f * d1 - 5.0f * d3 + d5;
+}
+
+/* One row of F(4x4) tiles: tile t's 6x6 d is columns 4t..4t+5 of six split rows. */
+GRAFT_CLONES
+static void input_row4(float *restrict v, int64_t plane, const float *restrict rows, int64_t tw) {
+    const int64_t q = tw + 1, width = 4 * q;
+    for (int64_t t = 0; t < tw; t++) {
+        float r[6][6], o[6];   /* r[.][j] = B^T (column j of d) */
+        for (int j = 0; j < 6; j++) {
+            const float *col = rows + (j & 3) * q + t + (j >> 2);   /* column 4t + j */
+            bt6(o, col[0], col[width], col[2 * width], col[3 * width], col[4 * width], col[5 * width]);
+            for (int i = 0; i < 6; i++) r[i][j] = o[i];
+        }
+        for (int i = 0; i < 6; i++) {
+            bt6(o, r[i][0], r[i][1], r[i][2], r[i][3], r[i][4], r[i][5]);
+            for (int j = 0; j < 6; j++) v[(i * 6 + j) * plane + t] = o[j];
+        }
+    }
+}
+
+/* V[xi][.][t] for one channel of one image (v at its first tile, xc its input plane): the
+ * input rows are padded and split once each into `pad`, then every row of tiles reads a
+ * of them. */
+static void transform_input(float *v, const float *xc, const graft_conv2d_shape *s, const plan *p, float *pad) {
+    int64_t q = p->tw + 1, rows = p->m * p->th + 2, width = p->m * q;
     float *line = pad + rows * width;
     for (int64_t r = 0; r < rows; r++) {
         int64_t yy = r - s->ph;
-        split_row(pad + r * width, line, yy >= 0 && yy < s->h ? xc + yy * s->w : NULL, s, half);
+        split_row(pad + r * width, line, yy >= 0 && yy < s->h ? xc + yy * s->w : NULL, s, p->m, q);
     }
-    for (int64_t ty = 0; ty < th; ty++) input_row(v + c * nt + ty * tw, plane, pad + 2 * ty * width, tw);
+    for (int64_t ty = 0; ty < p->th; ty++) {
+        const float *tile_rows = pad + p->m * ty * width;
+        if (p->m == 2) input_row2(v + ty * p->tw, p->vp, tile_rows, p->tw);
+        else input_row4(v + ty * p->tw, p->vp, tile_rows, p->tw);
+    }
 }
 
-/* One row of tiles of the output transform into two rows `out` of 2 tw floats:
- * A^T m A with A^T = [1 1 1 0; 0 1 -1 -1]. */
+/* One row of F(2x2) tiles of the output transform into two rows of 2 tw floats (`stride`
+ * apart): A^T m A with A^T = [1 1 1 0; 0 1 -1 -1]. */
 GRAFT_CLONES
-static void output_row(float *restrict out0, float *restrict out1, const float *restrict m, int64_t plane, int64_t tw) {
+static void output_row2(float *restrict out, int64_t stride, const float *restrict mm, int64_t plane, int64_t tw) {
     for (int64_t t = 0; t < tw; t++) {
         float q[16];
-        for (int i = 0; i < 16; i++) q[i] = m[i * plane + t];
+        for (int i = 0; i < 16; i++) q[i] = mm[i * plane + t];
         float a[4], c[4];
         for (int j = 0; j < 4; j++) {
             a[j] = q[j] + q[4 + j] + q[8 + j];
             c[j] = q[4 + j] - q[8 + j] - q[12 + j];
         }
-        out0[2 * t] = a[0] + a[1] + a[2];
-        out0[2 * t + 1] = a[1] - a[2] - a[3];
-        out1[2 * t] = c[0] + c[1] + c[2];
-        out1[2 * t + 1] = c[1] - c[2] - c[3];
+        out[2 * t] = a[0] + a[1] + a[2];
+        out[2 * t + 1] = a[1] - a[2] - a[3];
+        out[stride + 2 * t] = c[0] + c[1] + c[2];
+        out[stride + 2 * t + 1] = c[1] - c[2] - c[3];
     }
 }
 
-/* y = (or +=) output channel c's tiles + its bias, through two row buffers in `pad` (the
- * last row or column of a tile is dropped where the output's size is odd). */
-static void transform_output(float *y, const float *m, const float *b, const graft_conv2d_shape *s, bool accumulate,
-                             float *pad, int64_t c) {
-    int64_t tw = (s->wo + 1) / 2, th = (s->ho + 1) / 2, nt = th * tw, plane = skewed(s->cout * nt);
-    float bias = b ? b[c] : 0.0f;
-    float *yc = y + c * s->ho * s->wo;
-    for (int64_t ty = 0; ty < th; ty++) {
-        output_row(pad, pad + 2 * tw, m + c * nt + ty * tw, plane, tw);
-        for (int i = 0; i < 2 && 2 * ty + i < s->ho; i++) {
-            const float *src = pad + i * 2 * tw;
-            float *row = yc + (2 * ty + i) * s->wo;
+/* A^T m for F(4x4), A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]. */
+static inline void at6(float *restrict o, float m0, float m1, float m2, float m3, float m4, float m5) {
+    float s12 = m1 + m2, d12 = m1 - m2, s34 = m3 + m4, d34 = m3 - m4;
+    o[0] = m0 + s12 + s34;
+    o[1] = d12 + 2.0f * d34;
+    o[2] = s12 + 4.0f * s34;
+    o[3] = d12 + 8.0f * d34 + m5;
+}
+
+/* One row of F(4x4) tiles into four rows of 4 tw floats. */
+GRAFT_CLONES
+static void output_row4(float *restrict out, int64_t stride, const float *restrict mm, int64_t plane, int64_t tw) {
+    for (int64_t t = 0; t < tw; t++) {
+        float r[4][6], o[4];   /* r[.][j] = A^T (column j of m) */
+        for (int j = 0; j < 6; j++) {
+            at6(o, mm[j * plane + t], mm[(6 + j) * plane + t], mm[(12 + j) * plane + t], mm[(18 + j) * plane + t],
+                mm[(24 + j) * plane + t], mm[(30 + j) * plane + t]);
+            for (int i = 0; i < 4; i++) r[i][j] = o[i];
+        }
+        for (int i = 0; i < 4; i++) {
+            at6(o, r[i][0], r[i][1], r[i][2], r[i][3], r[i][4], r[i][5]);
+            for (int j = 0; j < 4; j++) out[i * stride + 4 * t + j] = o[j];
+        }
+    }
+}
+
+/* yc (one output plane) = (or +=) its tiles (mm at the first) + bias, through m row
+ * buffers in `pad` (a tile's last rows or columns are dropped past the output's edge). */
+static void transform_output(float *yc, const float *mm, float bias, const graft_conv2d_shape *s, const plan *p,
+                             bool accumulate, float *pad) {
+    int64_t stride = p->m * p->tw;
+    for (int64_t ty = 0; ty < p->th; ty++) {
+        if (p->m == 2) output_row2(pad, stride, mm + ty * p->tw, p->mp, p->tw);
+        else output_row4(pad, stride, mm + ty * p->tw, p->mp, p->tw);
+        for (int i = 0; i < p->m && p->m * ty + i < s->ho; i++) {
+            const float *src = pad + i * stride;
+            float *row = yc + (p->m * ty + i) * s->wo;
             if (accumulate)
                 for (int64_t k = 0; k < s->wo; k++) row[k] += src[k] + bias;
             else
@@ -178,55 +298,77 @@ static void transform_output(float *y, const float *m, const float *b, const gra
     }
 }
 
-/* One image's product at tile position xi: M[xi] (cout, tiles) = U[xi] (cout, cin) V[xi] (cin, tiles). */
-static void product(float *m, const float *u, const float *v, const graft_conv2d_shape *s, int64_t xi) {
-    int64_t nt = tiles(s), vp = skewed(s->cin * nt), mp = skewed(s->cout * nt);
-    graft_sgemm(false, false, s->cout, nt, s->cin, 1.0f, u + xi * s->cout * s->cin, s->cin, v + xi * vp, nt, 0.0f,
-                m + xi * mp, nt);
+/* The work on one group of `gi` images starting at image n0, split in steps that a team
+ * shares out: input transforms by (image, channel), products by position, output
+ * transforms by (image, channel). */
+typedef struct {
+    float *y, *v, *m;
+    const float *x, *u, *b;
+    const graft_conv2d_shape *s;
+    const plan *p;
+    int64_t n0, gi;
+    bool accumulate;
+} group;
+
+static void input_step(const group *g, int64_t k, float *pad) {
+    int64_t i = k / g->s->cin, c = k % g->s->cin;
+    const float *xc = g->x + ((g->n0 + i) * g->s->cin + c) * g->s->h * g->s->w;
+    transform_input(g->v + c * g->p->cols + i * g->p->nt, xc, g->s, g->p, pad);
 }
 
-/* One image on one thread. */
-static void image_alone(float *y, const float *x, const float *u, const float *b, const graft_conv2d_shape *s,
-                        bool accumulate, float *v, float *pad) {
-    float *m = v + 16 * skewed(s->cin * tiles(s));
-    for (int64_t c = 0; c < s->cin; c++) transform_input(v, x, s, pad, c);
-    for (int64_t xi = 0; xi < 16; xi++) product(m, u, v, s, xi);
-    for (int64_t c = 0; c < s->cout; c++) transform_output(y, m, b, s, accumulate, pad, c);
+/* M[xi] (cout, gi nt) = U[xi] (cout, cin) V[xi] (cin, gi nt). */
+static void product_step(const group *g, int64_t xi) {
+    const graft_conv2d_shape *s = g->s;
+    const plan *p = g->p;
+    graft_sgemm(false, false, s->cout, g->gi * p->nt, s->cin, 1.0f, g->u + xi * s->cout * s->cin, s->cin,
+                g->v + xi * p->vp, p->cols, 0.0f, g->m + xi * p->mp, p->cols);
 }
 
-/* One image on a team: channels split for the transforms, the 16 GEMMs split between members. */
-static void image_shared(float *y, const float *x, const float *u, const float *b, const graft_conv2d_shape *s,
-                         bool accumulate, float *v, float *pads, int team) {
-    float *m = v + 16 * skewed(s->cin * tiles(s));
-#pragma omp parallel num_threads(team)
-    {
-        float *pad = pads + pad_floats(s) * (size_t)omp_get_thread_num();
-#pragma omp for schedule(static)
-        for (int64_t c = 0; c < s->cin; c++) transform_input(v, x, s, pad, c);
-#pragma omp for schedule(static)
-        for (int64_t xi = 0; xi < 16; xi++) product(m, u, v, s, xi);
-#pragma omp for schedule(static)
-        for (int64_t c = 0; c < s->cout; c++) transform_output(y, m, b, s, accumulate, pad, c);
-    }
+static void output_step(const group *g, int64_t k, float *pad) {
+    int64_t i = k / g->s->cout, c = k % g->s->cout;
+    float *yc = g->y + ((g->n0 + i) * g->s->cout + c) * g->s->ho * g->s->wo;
+    transform_output(yc, g->m + c * g->p->cols + i * g->p->nt, g->b ? g->b[c] : 0.0f, g->s, g->p, g->accumulate,
+                     pad);
+}
+
+static group group_at(float *y, const float *x, const float *u, const float *b, const graft_conv2d_shape *s,
+                      const plan *p, int64_t index, bool accumulate, float *v) {
+    int64_t n0 = index * p->g, gi = s->n - n0 < p->g ? s->n - n0 : p->g;
+    return (group){.y = y, .v = v, .m = v + (int64_t)(p->a * p->a) * p->vp, .x = x, .u = u, .b = b, .s = s, .p = p,
+                   .n0 = n0, .gi = gi, .accumulate = accumulate};
 }
 
 void graft_winograd_forward(float *y, const float *x, const float *u, const float *b, const graft_conv2d_shape *s,
-                            bool accumulate, float *scratch, int threads) {
-    int64_t xs = s->cin * s->h * s->w, ys = s->cout * s->ho * s->wo;
-    size_t per = image_floats(s);
-    if (threads < 1) threads = 1;
-    float *pads = scratch + per * (size_t)threads;
-    int team = graft_threads_get();
-    if (threads == 1 && team > 1 && !omp_in_parallel()) {   /* fewer images than threads: share each */
-        for (int64_t n = 0; n < s->n; n++)
-            image_shared(y + n * ys, x + n * xs, u, b, s, accumulate, scratch, pads, team);
+                            int m, bool accumulate, float *scratch, int threads) {
+    plan p = plan_of(s, m);
+    int w = workers(&p, threads), team = graft_threads_get();
+    size_t per = group_floats(&p), pad = pad_floats(&p);
+    float *pads = scratch + per * (size_t)w;
+    int64_t positions = p.a * p.a;
+    if (w == 1 && team > 1 && !omp_in_parallel()) {   /* fewer groups than threads: share each */
+        for (int64_t index = 0; index < p.groups; index++) {
+            group g = group_at(y, x, u, b, s, &p, index, accumulate, scratch);
+#pragma omp parallel num_threads(team)
+            {
+                float *mine = pads + pad * (size_t)omp_get_thread_num();
+#pragma omp for schedule(static)
+                for (int64_t k = 0; k < g.gi * s->cin; k++) input_step(&g, k, mine);
+#pragma omp for schedule(static)
+                for (int64_t xi = 0; xi < positions; xi++) product_step(&g, xi);
+#pragma omp for schedule(static)
+                for (int64_t k = 0; k < g.gi * s->cout; k++) output_step(&g, k, mine);
+            }
+        }
         return;
     }
-    /* whole images per thread, each on one BLAS thread */
-#pragma omp parallel for num_threads(threads) schedule(dynamic)
-    for (int64_t n = 0; n < s->n; n++) {
+    /* whole groups per thread, each on one BLAS thread */
+#pragma omp parallel for num_threads(w) schedule(dynamic)
+    for (int64_t index = 0; index < p.groups; index++) {
         int t = omp_get_thread_num();
-        image_alone(y + n * ys, x + n * xs, u, b, s, accumulate, scratch + per * (size_t)t,
-                    pads + pad_floats(s) * (size_t)t);
+        group g = group_at(y, x, u, b, s, &p, index, accumulate, scratch + per * (size_t)t);
+        float *mine = pads + pad * (size_t)t;
+        for (int64_t k = 0; k < g.gi * s->cin; k++) input_step(&g, k, mine);
+        for (int64_t xi = 0; xi < positions; xi++) product_step(&g, xi);
+        for (int64_t k = 0; k < g.gi * s->cout; k++) output_step(&g, k, mine);
     }
 }
