@@ -9,9 +9,11 @@
 #include "matmul.h"
 #include "vecmath.h"
 
-/* GEMMs narrower than this many tiles leave OpenBLAS's kernel starved: images are grouped
- * until their tiles reach it. */
-enum { MIN_COLUMNS = 64 };
+/* GEMMs narrower than MIN_COLUMNS tiles leave OpenBLAS's kernel starved: images are grouped
+ * until their tiles reach it. F(4x4) needs F4_MIN_TILES in the batch (measured at batch 1,
+ * kept transforms: 64 @56 1.9 -> 1.6-1.8 ms and 128 @28 (49 tiles) 1.6 -> 1.3-1.4 ms by
+ * F(4x4); 256 @14 (16 tiles) no faster, and 512 @7 (4) twice as slow as im2col). */
+enum { MIN_COLUMNS = 64, F4_MIN_TILES = 32 };
 
 static int64_t tiles_of(const graft_conv2d_shape *s, int m) {
     return ((s->ho + m - 1) / m) * ((s->wo + m - 1) / m);
@@ -27,7 +29,7 @@ int graft_winograd_tile(const graft_conv2d_shape *s, bool prepared) {
     if (!(s->kh == 3 && s->kw == 3 && s->sh == 1 && s->sw == 1 && s->dh == 1 && s->dw == 1 && s->groups == 1 &&
           s->ph <= 2 && s->pw <= 2 && s->cin >= 16 && s->cout >= 16))
         return 0;
-    if (prepared && s->n * tiles_of(s, 4) >= MIN_COLUMNS) return 4;
+    if (prepared && s->n * tiles_of(s, 4) >= F4_MIN_TILES) return 4;
     if ((prepared || s->n >= 2) && s->ho >= 8 && s->wo >= 8 && s->h >= 8 && s->w >= 8) return 2;
     return 0;
 }
