@@ -169,6 +169,8 @@ out["direct"] = ((F.conv2d(inp["x"], inp["w"], inp["b"], padding=int(inp["p"].it
   local again = F.conv2d(x, w, nil, {padding = 1}, keep)
   T.ok(keep.winograd:numel() == 36 * 32 * 32 and (again - y8):abs():max():item() == 0,
        "and back to eight: F(4x4) again, the same result")
+  local empty = F.conv2d(graft.randn{0, 32, 12, 12}, w, nil, {padding = 1}, keep)
+  T.is(table.concat(empty:size(), "x"), "0x32x12x12", "an empty batch gives an empty result")
 end
 
 -- gradient of a strided input view flows back through the view

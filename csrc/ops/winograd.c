@@ -81,10 +81,11 @@ static size_t group_floats(const plan *p) { return (size_t)(p->a * p->a) * (size
  * phases) and one more row to pad them in; also the output's m row buffers. */
 static size_t pad_floats(const plan *p) { return (size_t)(p->m * p->th + 3) * (size_t)(p->m * (p->tw + 1)); }
 
-/* Groups worked on at once: one per thread, as many as there are. */
+/* Groups worked on at once: one per thread, as many as there are (at least one, so an
+ * empty batch still names a valid team size). */
 static int workers(const plan *p, int threads) {
     if (threads < 1) threads = 1;
-    return p->groups < threads ? (int)p->groups : threads;
+    return p->groups > 0 && p->groups < threads ? (int)p->groups : threads;
 }
 
 size_t graft_winograd_weight_floats(const graft_conv2d_shape *s, int m) {
