@@ -67,6 +67,28 @@ for i, c in ipairs(grid) do
   if b then T.close(b.grad, want["gb" .. i], name .. ": d/db", 1e-4, 1e-4) end
 end
 
+-- f() on one thread, graft's thread count restored after; also returns that count.
+local function on_one_thread(f)
+  local threads = graft.get_num_threads()
+  graft.set_num_threads(1)
+  local r = f()
+  graft.set_num_threads(threads)
+  return r, threads
+end
+
+-- y = conv2d(x, w, b, {padding}): its error against float64, as a fraction of the largest
+-- output, and that of PyTorch's direct float32 convolution.
+local function float64_error(x, w, b, padding, y)
+  local e = oracle.run([[
+p = int(inp["p"].item())
+y64 = F.conv2d(inp["x"].double(), inp["w"].double(), inp["b"].double(), padding=p)
+scale = y64.abs().max()
+out["err"] = ((inp["y"].double() - y64).abs().max() / scale).float()
+out["direct"] = ((F.conv2d(inp["x"], inp["w"], inp["b"], padding=p).double() - y64).abs().max() / scale).float()]],
+    {x = x, w = w, b = b, y = y, p = graft.tensor{padding}})
+  return e.err:item(), e.direct:item()
+end
+
 -- Winograd's own error: 3x3 stride-1 convolutions with 16+ channels run as F(2x2, 3x3). Against
 -- a float64 reference its error must stay within a few times that of PyTorch's direct float32
 -- convolution (measured here: about 2x; docs/performance.md).
@@ -88,10 +110,7 @@ out["grad"] = ((inp["gx"].double() - gx64).abs().max() / gscale).float()]], {x =
   T.ok(err <= 4 * direct and err < 1e-5, "Winograd forward stays within 4x the direct convolution's float32 error")
   T.diag(("Winograd input gradient: max error %.3g of the largest"):format(gerr))
   T.ok(gerr < 1e-5, "Winograd input gradient is within 1e-5 of the float64 reference")
-  local threads = graft.get_num_threads()
-  graft.set_num_threads(1)
-  local y1 = F.conv2d(x, w, nil, {padding = 1})
-  graft.set_num_threads(threads)
+  local y1, threads = on_one_thread(function() return F.conv2d(x, w, nil, {padding = 1}) end)
   T.close(y1, y:detach(), "Winograd on one thread gives the same result as on " .. threads, 1e-6, 1e-6)
 end
 
@@ -105,15 +124,10 @@ do
   T.ok(made ~= nil and made:numel() == 16 * 48 * 32, "the first call leaves the 16 x cout x cin transform in keep")
   local y2 = F.conv2d(x, w, b, {padding = 1}, keep)
   T.ok(keep.winograd == made and (y2 - y):abs():max():item() == 0, "the next call reuses it, with the same result")
-  local e = oracle.run([[
-y64 = F.conv2d(inp["x"].double(), inp["w"].double(), inp["b"].double(), padding=1)
-out["err"] = ((inp["y"].double() - y64).abs().max() / y64.abs().max()).float()]], {x = x, w = w, b = b, y = y})
-  T.diag(("one image by a kept Winograd transform: max error %.3g of the largest output"):format(e.err:item()))
-  T.ok(e.err:item() < 1e-5, "one image by a kept Winograd transform is within 1e-5 of the float64 reference")
-  local threads = graft.get_num_threads()
-  graft.set_num_threads(1)
-  local y1 = F.conv2d(x, w, b, {padding = 1}, keep)
-  graft.set_num_threads(threads)
+  local err = float64_error(x, w, b, 1, y)
+  T.diag(("one image by a kept Winograd transform: max error %.3g of the largest output"):format(err))
+  T.ok(err < 1e-5, "one image by a kept Winograd transform is within 1e-5 of the float64 reference")
+  local y1, threads = on_one_thread(function() return F.conv2d(x, w, b, {padding = 1}, keep) end)
   T.close(y1, y, "one image on one thread gives the result of the shared " .. threads, 1e-6, 1e-6)
   local bad = {winograd = graft.zeros{10}}
   local ok, msg = pcall(F.conv2d, x, w, b, {padding = 1}, bad)
@@ -134,25 +148,16 @@ do
     {{16, 64, 7, 7}, {64, 64, 3, 3}, 1},
   }
   local worst, worst_direct = 0, 0
-  for i, c in ipairs(cases) do
+  for _, c in ipairs(cases) do
     local x, w, b = graft.randn(c[1]), graft.randn(c[2]) * 0.05, graft.randn{c[2][1]}
     local keep = {}
     local y = F.conv2d(x, w, b, {padding = c[3]}, keep)
     local name = ("F(4x4) %s pad %d"):format(table.concat(c[1], "x"), c[3])
     T.ok(keep.winograd and keep.winograd:numel() == 36 * c[2][1] * c[2][2], name .. ": keeps the 36 x cout x cin transform")
-    local e = oracle.run([[
-y64 = F.conv2d(inp["x"].double(), inp["w"].double(), inp["b"].double(), padding=int(inp["p"].item()))
-scale = y64.abs().max()
-out["err"] = ((inp["y"].double() - y64).abs().max() / scale).float()
-out["direct"] = ((F.conv2d(inp["x"], inp["w"], inp["b"], padding=int(inp["p"].item())).double() - y64).abs().max() / scale).float()]],
-      {x = x, w = w, b = b, y = y, p = graft.tensor{c[3]}})
-    T.ok(e.err:item() < 2e-5, ("%s: within 2e-5 of the float64 reference (%.3g; direct float32 %.3g)"):format(
-      name, e.err:item(), e.direct:item()))
-    worst, worst_direct = math.max(worst, e.err:item()), math.max(worst_direct, e.direct:item())
-    local threads = graft.get_num_threads()
-    graft.set_num_threads(1)
-    local y1 = F.conv2d(x, w, b, {padding = c[3]}, keep)
-    graft.set_num_threads(threads)
+    local err, direct = float64_error(x, w, b, c[3], y)
+    T.ok(err < 2e-5, ("%s: within 2e-5 of the float64 reference (%.3g; direct float32 %.3g)"):format(name, err, direct))
+    worst, worst_direct = math.max(worst, err), math.max(worst_direct, direct)
+    local y1, threads = on_one_thread(function() return F.conv2d(x, w, b, {padding = c[3]}, keep) end)
     T.close(y1, y, name .. ": one thread gives the result of " .. threads, 1e-6, 1e-6)
   end
   T.diag(("Winograd F(4x4, 3x3): max error %.3g of the largest output; direct float32 (PyTorch) %.3g"):format(

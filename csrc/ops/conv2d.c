@@ -411,8 +411,8 @@ static graft_status prepare_winograd(graft_ctx *ctx, graft_tensor *prepared, con
     int m = prepared ? graft_winograd_tile(s, true) : 0;
     if (!m) return GRAFT_OK;
     int64_t n = (int64_t)graft_winograd_weight_floats(s, m);
-    if (prepared->storage && prepared->ndim == 1 && prepared->size[0] == (int64_t)graft_winograd_weight_floats(s, 6 - m))
-        graft_tensor_release(prepared);
+    int64_t other = (int64_t)graft_winograd_weight_floats(s, m == 2 ? 4 : 2);
+    if (prepared->storage && prepared->ndim == 1 && prepared->size[0] == other) graft_tensor_release(prepared);
     if (!prepared->storage) {
         graft_status st = graft_tensor_alloc(prepared, ctx, GRAFT_F32, 1, &n, err);
         if (st != GRAFT_OK) return st;
