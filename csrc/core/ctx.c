@@ -1,7 +1,8 @@
-/* graft_ctx set-up and its cache of freed blocks. */
+/* graft_ctx set-up and its cache of freed blocks of pages. */
 #include "ctx.h"
 
-#include <stdlib.h>
+#include "pages.h"
+
 #include <string.h>
 
 void graft_ctx_init(graft_ctx *ctx, unsigned long long seed) {
@@ -21,66 +22,119 @@ void graft_ctx_close(graft_ctx *ctx) {
     graft_ctx_flush(ctx);
 }
 
-void *graft_ctx_take_block(graft_ctx *ctx, size_t bytes) {
-    void *found = NULL;
-    if (bytes < GRAFT_CACHE_MIN_BYTES) return NULL;
-    pthread_mutex_lock(&ctx->cache_lock);
-    for (int i = ctx->ncached - 1; i >= 0 && !found; i--) {   /* newest first: warm in cache */
-        if (ctx->cache[i].bytes != bytes) continue;
-        found = ctx->cache[i].data;
-        ctx->cached_bytes -= bytes;
-        memmove(&ctx->cache[i], &ctx->cache[i + 1], sizeof ctx->cache[0] * (size_t)(ctx->ncached - i - 1));
-        ctx->ncached--;
-    }
-    pthread_mutex_unlock(&ctx->cache_lock);
-    return found;
+typedef struct {
+    char *data;
+    size_t bytes;
+} span;
+
+/* Pages to return to the OS once the lock is released. */
+typedef struct {
+    int n;
+    span at[GRAFT_CACHE_SLOTS + 1];
+} unmap_list;
+
+static void unmap_all(const unmap_list *u) {
+    for (int i = 0; i < u->n; i++) graft_pages_unmap(u->at[i].data, u->at[i].bytes);
 }
 
-/* What the cache may hold next to the live tensors: never more than would take the two
- * past the highest live total seen (or a small floor), so the cache keeps what a repeating
- * loop has already shown it needs, and never raises the process's peak. */
-static size_t cache_budget(graft_ctx *ctx) {
-    size_t peak = atomic_load(&ctx->peak_bytes), live = atomic_load(&ctx->live_bytes);
+/* What the cache may hold beside the live tensors and `incoming` more bytes: never enough
+ * to take the two past the highest live total seen (or a small floor). The cache keeps
+ * what a repeating loop has shown it needs, and never raises the process's peak. */
+static size_t cache_budget(graft_ctx *ctx, size_t incoming) {
+    size_t peak = atomic_load(&ctx->peak_bytes), live = atomic_load(&ctx->live_bytes) + incoming;
     if (peak < GRAFT_CACHE_FLOOR_BYTES) peak = GRAFT_CACHE_FLOOR_BYTES;
     return peak > live ? peak - live : 0;
 }
 
-bool graft_ctx_give_block(graft_ctx *ctx, void *data, size_t bytes) {
-    size_t budget = cache_budget(ctx);
-    if (bytes < GRAFT_CACHE_MIN_BYTES || bytes > budget) return false;
-    void *evicted[GRAFT_CACHE_SLOTS];
-    int nevicted = 0;
-    bool kept = false;
+/* Unlinks slot i (the slots' order means nothing: ages are kept in each). */
+static void unlink_slot(graft_ctx *ctx, int i) {
+    ctx->cached_bytes -= ctx->cache[i].bytes;
+    ctx->cache[i] = ctx->cache[--ctx->ncached];
+}
+
+/* Drops the oldest blocks until `bytes` more fit in `budget` and a free slot. */
+static void make_room(graft_ctx *ctx, size_t bytes, size_t budget, unmap_list *u) {
+    while (ctx->ncached > 0 && (ctx->ncached == GRAFT_CACHE_SLOTS ||
+                                ctx->cached_bytes + bytes > budget)) {
+        int oldest = 0;
+        for (int i = 1; i < ctx->ncached; i++)
+            if (ctx->cache[i].given < ctx->cache[oldest].given) oldest = i;
+        u->at[u->n].data = ctx->cache[oldest].data;
+        u->at[u->n++].bytes = ctx->cache[oldest].bytes;
+        unlink_slot(ctx, oldest);
+    }
+}
+
+void *graft_ctx_take_block(graft_ctx *ctx, size_t bytes) {
+    char *found = NULL;
+    unmap_list u = {0};
+    size_t budget = cache_budget(ctx, bytes);
     pthread_mutex_lock(&ctx->cache_lock);
-    if (!ctx->closed) {
-        /* Make room by dropping the oldest blocks. */
-        while (ctx->ncached > 0 && (ctx->ncached == GRAFT_CACHE_SLOTS ||
-                                    ctx->cached_bytes + bytes > budget)) {
-            evicted[nevicted++] = ctx->cache[0].data;
-            ctx->cached_bytes -= ctx->cache[0].bytes;
-            memmove(&ctx->cache[0], &ctx->cache[1], sizeof ctx->cache[0] * (size_t)(ctx->ncached - 1));
-            ctx->ncached--;
+    int best = -1;   /* the smallest block that holds bytes; of equals, the newest (warm) */
+    for (int i = 0; i < ctx->ncached; i++) {
+        size_t b = ctx->cache[i].bytes;
+        if (b < bytes) continue;
+        if (best < 0 || b < ctx->cache[best].bytes ||
+            (b == ctx->cache[best].bytes && ctx->cache[i].given > ctx->cache[best].given))
+            best = i;
+    }
+    if (best >= 0) {
+        found = ctx->cache[best].data;
+        size_t left = ctx->cache[best].bytes - bytes;
+        if (left >= GRAFT_PAGES_MIN_BYTES) {   /* the rest stays cached */
+            ctx->cache[best].data += bytes;
+            ctx->cache[best].bytes = left;
+            ctx->cached_bytes -= bytes;
+        } else {
+            if (left) u.at[u.n++] = (span){found + bytes, left};
+            unlink_slot(ctx, best);
         }
-        ctx->cache[ctx->ncached].data = data;
-        ctx->cache[ctx->ncached].bytes = bytes;
-        ctx->ncached++;
-        ctx->cached_bytes += bytes;
-        kept = true;
+    } else {
+        make_room(ctx, 0, budget, &u);   /* the caller maps fresh pages: keep the peak */
     }
     pthread_mutex_unlock(&ctx->cache_lock);
-    for (int i = 0; i < nevicted; i++) free(evicted[i]);   /* outside the lock */
-    return kept;
+    unmap_all(&u);
+    if (found) graft_pages_show(found, bytes);
+    return found;
+}
+
+void graft_ctx_give_block(graft_ctx *ctx, void *data, size_t bytes) {
+    unmap_list u = {0};
+    char *p = data;
+    size_t budget = cache_budget(ctx, 0), page = graft_page_size();
+    graft_pages_hide(data, bytes);
+    pthread_mutex_lock(&ctx->cache_lock);
+    if (ctx->closed) budget = 0;
+    /* Join the cached neighbours: pages freed piecemeal serve a large request again. */
+    for (int i = 0; i < ctx->ncached;) {
+        if (ctx->cache[i].data + ctx->cache[i].bytes == p) p = ctx->cache[i].data;
+        else if (p + bytes != ctx->cache[i].data) {
+            i++;
+            continue;
+        }
+        bytes += ctx->cache[i].bytes;
+        unlink_slot(ctx, i);
+    }
+    make_room(ctx, bytes, budget, &u);
+    size_t keep = bytes <= budget ? bytes : budget / page * page;   /* what fits of this one */
+    if (keep < GRAFT_PAGES_MIN_BYTES) keep = 0;
+    if (keep) {
+        ctx->cache[ctx->ncached].data = p;
+        ctx->cache[ctx->ncached].bytes = keep;
+        ctx->cache[ctx->ncached++].given = ++ctx->clock;
+        ctx->cached_bytes += keep;
+    }
+    if (keep < bytes) u.at[u.n++] = (span){p + keep, bytes - keep};
+    pthread_mutex_unlock(&ctx->cache_lock);
+    unmap_all(&u);
 }
 
 void graft_ctx_flush(graft_ctx *ctx) {
-    void *blocks[GRAFT_CACHE_SLOTS];
+    unmap_list u = {0};
     pthread_mutex_lock(&ctx->cache_lock);
-    int n = ctx->ncached;
-    for (int i = 0; i < n; i++) blocks[i] = ctx->cache[i].data;
-    ctx->ncached = 0;
-    ctx->cached_bytes = 0;
+    make_room(ctx, 0, 0, &u);
     pthread_mutex_unlock(&ctx->cache_lock);
-    for (int i = 0; i < n; i++) free(blocks[i]);
+    unmap_all(&u);
 }
 
 size_t graft_ctx_cached_bytes(graft_ctx *ctx) {

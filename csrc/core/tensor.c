@@ -1,6 +1,8 @@
 /* Storage lifetime, shape arithmetic and header-only views. */
 #include "tensor.h"
 
+#include "pages.h"
+
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +11,7 @@
 struct graft_storage {
     atomic_long refs;
     atomic_ulong version; /* in-place writes so far (see graft_tensor_mark_written) */
-    size_t nbytes;       /* bytes requested; the buffer is rounded up to 64 */
+    size_t nbytes;       /* the buffer's bytes: the request rounded up to 64, or to whole pages */
     graft_ctx *ctx;      /* whose accounting this storage is in; may be NULL */
     void *data;
 };
@@ -57,11 +59,23 @@ static bool over_cap(graft_ctx *ctx, size_t rounded) {
     return rounded > cap || used > cap - rounded;
 }
 
+/* Buffers of GRAFT_PAGES_MIN_BYTES and more are whole pages (see pages.h). */
+static bool is_paged(size_t rounded) {
+    return rounded >= GRAFT_PAGES_MIN_BYTES;
+}
+
+static void buffer_free(void *data, size_t rounded) {
+    if (is_paged(rounded)) graft_pages_unmap(data, rounded);
+    else free(data);
+}
+
 static graft_status storage_new(graft_storage **out, graft_ctx *ctx, size_t nbytes, bool zero,
                                 graft_error *err) {
-    size_t rounded = (nbytes + 63) & ~(size_t)63;
-    if (rounded == 0) rounded = 64;
+    size_t used = (nbytes + 63) & ~(size_t)63;
+    if (used == 0) used = 64;
+    size_t rounded = is_paged(used) ? graft_pages_round(used) : used;
     void *data = NULL;
+    bool zeroed = false;   /* fresh pages come zeroed */
     if (ctx) {
         if (over_cap(ctx, rounded)) graft_ctx_flush(ctx);
         if (over_cap(ctx, rounded)) {
@@ -70,21 +84,27 @@ static graft_status storage_new(graft_storage **out, graft_ctx *ctx, size_t nbyt
                                    "memory limit: %zu more bytes would exceed the cap of %zu "
                                    "(%zu in use)", rounded, cap, atomic_load(&ctx->live_bytes));
         }
-        data = graft_ctx_take_block(ctx, rounded);
+        if (is_paged(rounded)) data = graft_ctx_take_block(ctx, rounded);
     }
     graft_storage *s = malloc(sizeof *s);
-    if (!data) data = aligned_alloc(64, rounded);
-    if ((!s || !data) && ctx) {   /* cached blocks of other sizes may be what is missing */
-        graft_ctx_flush(ctx);
+    for (int attempt = 0; attempt < 2 && (!s || !data); attempt++) {
+        if (attempt) {   /* cached blocks may be what is missing */
+            if (!ctx) break;
+            graft_ctx_flush(ctx);
+        }
         if (!s) s = malloc(sizeof *s);
-        if (!data) data = aligned_alloc(64, rounded);
+        if (!data) {
+            data = is_paged(rounded) ? graft_pages_map(rounded) : aligned_alloc(64, rounded);
+            zeroed = is_paged(rounded);
+        }
     }
     if (!s || !data) {
         free(s);
-        free(data);
+        if (data) buffer_free(data, rounded);
         return graft_error_set(err, GRAFT_ENOMEM, "out of memory allocating %zu bytes", rounded);
     }
-    if (zero) memset(data, 0, rounded);
+    if (zero && !zeroed) memset(data, 0, used);
+    if (is_paged(rounded)) graft_pages_hide((char *)data + used, rounded - used);
     atomic_init(&s->refs, 1);
     atomic_init(&s->version, 0);
     s->nbytes = rounded;
@@ -139,7 +159,8 @@ void graft_tensor_release(graft_tensor *t) {
     t->storage = NULL;
     if (!s || atomic_fetch_sub(&s->refs, 1) != 1) return;
     if (s->ctx) atomic_fetch_sub(&s->ctx->live_bytes, s->nbytes);
-    if (!s->ctx || !graft_ctx_give_block(s->ctx, s->data, s->nbytes)) free(s->data);
+    if (s->ctx && is_paged(s->nbytes)) graft_ctx_give_block(s->ctx, s->data, s->nbytes);
+    else buffer_free(s->data, s->nbytes);
     free(s);
 }
 

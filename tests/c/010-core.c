@@ -1,5 +1,5 @@
 /* tests/c/010-core.c — the Lua-free core: shapes, views, storage accounting, the memory cap,
- * the strided iterator's merging, RNG, elementwise ops and safetensors through the C API. */
+ * the cache of freed pages, the strided iterator's merging, RNG, elementwise ops and safetensors through the C API. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -73,6 +73,63 @@ static void test_cap(graft_ctx *ctx) {
            "an allocation over the cap fails and leaves the tensor empty");
     tap_str_contains(err.msg, "memory limit: 4194304 more bytes would exceed the cap", "the cap error says why");
     atomic_store(&ctx->cap, 0);
+}
+
+static char *alloc_bytes(graft_tensor *t, graft_ctx *ctx, int64_t bytes, bool zero) {
+    graft_error err;
+    int64_t n = bytes / 4;
+    graft_status st = zero ? graft_tensor_alloc_zeros(t, ctx, GRAFT_F32, 1, &n, &err)
+                           : graft_tensor_alloc(t, ctx, GRAFT_F32, 1, &n, &err);
+    return st == GRAFT_OK ? graft_tensor_data(t) : NULL;
+}
+
+/* The cache of freed pages: a block serves smaller requests, freed neighbours join, and the
+ * cache never holds more than the peak of live bytes leaves room for. */
+static void test_block_cache(void) {
+    graft_ctx ctx;
+    graft_ctx_init(&ctx, 1);
+    const int64_t MB = 1 << 20;
+    graft_tensor a, b, c;
+    char *pa = alloc_bytes(&a, &ctx, 4 * MB, false);
+    memset(pa, 7, 4 * MB);
+    graft_tensor_release(&a);
+    tap_ok(graft_ctx_cached_bytes(&ctx) == (size_t)(4 * MB) && ctx.ncached == 1, "a freed 4 MB block is cached");
+    char *pb = alloc_bytes(&b, &ctx, MB, false);
+    tap_ok(pb == pa && graft_ctx_cached_bytes(&ctx) == (size_t)(3 * MB), "a 1 MB request is cut from it; 3 MB stay cached");
+    char *pc = alloc_bytes(&c, &ctx, MB, true);
+    bool zero = pc == pa + MB;
+    for (int64_t i = 0; zero && i < MB; i++) zero = pc[i] == 0;
+    tap_ok(zero, "zeros from a reused block are zero");
+    graft_tensor_release(&b);
+    graft_tensor_release(&c);
+    tap_ok(graft_ctx_cached_bytes(&ctx) == (size_t)(4 * MB) && ctx.ncached == 1,
+           "freed neighbours join into one block again");
+    pa = alloc_bytes(&a, &ctx, 4 * MB, false);
+    tap_ok(pa == pb && graft_ctx_cached_bytes(&ctx) == 0, "and serve the whole size");
+    graft_tensor_release(&a);
+
+    /* Live plus cached stays under the peak of live bytes (or the 64 MB floor). */
+    graft_tensor t[12];
+    for (int i = 0; i < 12; i++) alloc_bytes(&t[i], &ctx, (i + 1) * MB, false);
+    size_t peak = atomic_load(&ctx.peak_bytes);   /* 78 MB */
+    bool bounded = true;
+    for (int i = 0; i < 12; i += 2) {   /* every other one: nothing joins */
+        graft_tensor_release(&t[i]);
+        bounded = bounded && atomic_load(&ctx.live_bytes) + graft_ctx_cached_bytes(&ctx) <= peak;
+    }
+    for (int i = 0; i < 12; i += 2) alloc_bytes(&t[i], &ctx, (i + 1) * MB / 2 + 4096, false);
+    for (int i = 0; i < 12; i++) {
+        graft_tensor_release(&t[i]);
+        bounded = bounded && atomic_load(&ctx.live_bytes) + graft_ctx_cached_bytes(&ctx) <= peak;
+    }
+    tap_ok(bounded && ctx.ncached <= GRAFT_CACHE_SLOTS, "live + cached bytes never pass the peak");
+    graft_ctx_flush(&ctx);
+    tap_ok(graft_ctx_cached_bytes(&ctx) == 0 && ctx.ncached == 0, "flush returns every cached block");
+    graft_ctx_close(&ctx);
+    alloc_bytes(&a, &ctx, MB, false);
+    graft_tensor_release(&a);
+    tap_ok(graft_ctx_cached_bytes(&ctx) == 0 && atomic_load(&ctx.live_bytes) == 0,
+           "a closed ctx caches nothing");
 }
 
 static void test_iter(graft_ctx *ctx) {
@@ -204,10 +261,11 @@ static void test_threads(void) {
 int main(void) {
     graft_ctx ctx;
     graft_ctx_init(&ctx, 1);
-    tap_plan(40);
+    tap_plan(48);
     test_shapes();
     test_views(&ctx);
     test_cap(&ctx);
+    test_block_cache();
     test_iter(&ctx);
     test_rng();
     test_ops(&ctx);
