@@ -109,14 +109,20 @@ static size_t im2col_scratch(const graft_conv2d_shape *s, bool backward) {
     return col + (backward ? col + (size_t)s->cout * k + (size_t)s->cout : 0);
 }
 
-size_t graft_conv2d_scratch(const graft_conv2d_shape *s, int threads, bool backward, bool prepared) {
+/* Threads for the image loop: one per image up to the team, else BLAS gets them all. */
+static int image_threads(const graft_conv2d_shape *s, int team) {
+    if (team <= 1 || s->n < 2) return 1;
+    return s->n < team ? (int)s->n : team;
+}
+
+size_t graft_conv2d_scratch(const graft_conv2d_shape *s, int team, bool backward, bool prepared) {
     if (depthwise(s)) return 0;
     int m = graft_winograd_tile(s, prepared && !backward);
-    if (!backward && m) return graft_winograd_scratch(s, m, threads) + (prepared ? 0 : graft_winograd_weight_floats(s, m));
-    size_t need = im2col_scratch(s, backward) * (size_t)threads;
+    if (!backward && m) return graft_winograd_scratch(s, m, team) + (prepared ? 0 : graft_winograd_weight_floats(s, m));
+    size_t need = im2col_scratch(s, backward) * (size_t)image_threads(s, team);
     if (backward && m) {   /* the input gradient's pass runs first, apart */
         graft_conv2d_shape g = graft_winograd_input_grad_shape(s);
-        size_t wg = graft_winograd_scratch(&g, m, threads) + graft_winograd_weight_floats(&g, m);
+        size_t wg = graft_winograd_scratch(&g, m, team) + graft_winograd_weight_floats(&g, m);
         if (wg > need) need = wg;
     }
     return need;
@@ -215,7 +221,7 @@ static void forward_image_shared(float *y, const float *x, const float *w, const
 }
 
 void graft_conv2d_forward(float *y, const float *x, const float *w, const float *u, const float *b,
-                          const graft_conv2d_shape *s, float *scratch, int threads) {
+                          const graft_conv2d_shape *s, float *scratch, int team) {
     if (depthwise(s)) {
         depthwise_forward(y, x, w, b, s, graft_threads_for(s->n * s->cout * s->ho * s->wo * s->kh * s->kw));
         return;
@@ -227,9 +233,10 @@ void graft_conv2d_forward(float *y, const float *x, const float *w, const float 
             u = scratch;
             scratch += graft_winograd_weight_floats(s, m);
         }
-        graft_winograd_forward(y, x, u, b, s, m, false, scratch, threads);
+        graft_winograd_forward(y, x, u, b, s, m, false, scratch, team);
         return;
     }
+    int threads = image_threads(s, team);
     size_t per = im2col_scratch(s, false);
     int64_t xs = s->cin * s->h * s->w, ys = s->cout * s->ho * s->wo;
     int shared = s->n == 1 && s->groups == 1 ? graft_threads_for(ys * s->cin * s->kh * s->kw) : 1;
@@ -336,7 +343,7 @@ static void depthwise_backward(float *gx, float *gw, float *gb, const float *gy,
 }
 
 void graft_conv2d_backward(float *gx, float *gw, float *gb, const float *gy, const float *x,
-                           const float *w, const graft_conv2d_shape *s, float *scratch, int threads) {
+                           const float *w, const graft_conv2d_shape *s, float *scratch, int team) {
     if (depthwise(s)) {
         depthwise_backward(gx, gw, gb, gy, x, w, s);
         return;
@@ -346,10 +353,11 @@ void graft_conv2d_backward(float *gx, float *gw, float *gb, const float *gy, con
         graft_conv2d_shape g = graft_winograd_input_grad_shape(s);
         graft_winograd_transform_weights(scratch, w, &g, m, true);
         graft_winograd_forward(gx, gy, scratch, NULL, &g, m, true, scratch + graft_winograd_weight_floats(&g, m),
-                               threads);
+                               team);
         gx = NULL;
         if (!gw && !gb) return;
     }
+    int threads = image_threads(s, team);
     int64_t k = s->cin / s->groups * s->kh * s->kw, howo = s->ho * s->wo;
     int64_t xs = s->cin * s->h * s->w, ys = s->cout * howo;
     size_t col = pointwise(s) ? 0 : (size_t)(k * howo), per = im2col_scratch(s, true);
@@ -395,13 +403,6 @@ static graft_status alloc_scratch(graft_ctx *ctx, graft_tensor *t, size_t floats
     return st;
 }
 
-/* Threads for the image loop: one per image up to graft's count, else BLAS gets them all. */
-static int image_threads(const graft_conv2d_shape *s) {
-    int t = graft_threads_get();
-    if (t <= 1 || s->n < 2) return 1;
-    return s->n < t ? (int)s->n : t;
-}
-
 /* The prepared Winograd transform to use, made now if `prepared` is empty or holds the
  * transform for the other tile size (the batch size decides it); NULL when none is wanted
  * or this convolution does not run by Winograd. */
@@ -442,17 +443,17 @@ graft_status graft_conv2d(graft_ctx *ctx, graft_tensor *out, const graft_tensor 
     if (st == GRAFT_OK) st = prepare_winograd(ctx, prepared, &cw, &s, &u, err);
     int64_t size[4] = {s.n, s.cout, s.ho, s.wo};
     if (st == GRAFT_OK) st = graft_tensor_alloc(out, ctx, GRAFT_F32, 4, size, err);
-    int threads = image_threads(&s);
+    int team = graft_threads_get();   /* read once: scratch is sized for this team */
     float *scratch = NULL;
     graft_tensor scratch_t;
     graft_tensor_init_empty(&scratch_t);
     if (st == GRAFT_OK) {
-        st = alloc_scratch(ctx, &scratch_t, graft_conv2d_scratch(&s, threads, false, u != NULL), &scratch, err);
+        st = alloc_scratch(ctx, &scratch_t, graft_conv2d_scratch(&s, team, false, u != NULL), &scratch, err);
         if (st != GRAFT_OK) graft_tensor_release(out);
     }
     if (st == GRAFT_OK) {
         graft_conv2d_forward(graft_tensor_data(out), graft_tensor_data(&cx), graft_tensor_data(&cw), u,
-                             b ? graft_tensor_data(&cb) : NULL, &s, scratch, threads);
+                             b ? graft_tensor_data(&cb) : NULL, &s, scratch, team);
         graft_ctx_count(ctx, GRAFT_COUNT_CONV_FORWARD);
     }
     graft_tensor_release(&scratch_t);
@@ -479,15 +480,15 @@ graft_status graft_conv2d_grad(graft_ctx *ctx, graft_tensor *gx, graft_tensor *g
     if (st == GRAFT_OK && gx) st = graft_tensor_alloc_zeros(gx, ctx, GRAFT_F32, 4, x->size, err);
     if (st == GRAFT_OK && gw) st = graft_tensor_alloc_zeros(gw, ctx, GRAFT_F32, 4, w->size, err);
     if (st == GRAFT_OK && gb) st = graft_tensor_alloc_zeros(gb, ctx, GRAFT_F32, 1, &s.cout, err);
-    int threads = image_threads(&s);
+    int team = graft_threads_get();   /* read once: scratch is sized for this team */
     float *scratch = NULL;
     graft_tensor scratch_t;
     graft_tensor_init_empty(&scratch_t);
-    if (st == GRAFT_OK) st = alloc_scratch(ctx, &scratch_t, graft_conv2d_scratch(&s, threads, true, false), &scratch, err);
+    if (st == GRAFT_OK) st = alloc_scratch(ctx, &scratch_t, graft_conv2d_scratch(&s, team, true, false), &scratch, err);
     if (st == GRAFT_OK) {
         graft_conv2d_backward(gx ? graft_tensor_data(gx) : NULL, gw ? graft_tensor_data(gw) : NULL,
                               gb ? graft_tensor_data(gb) : NULL, graft_tensor_data(&cg), graft_tensor_data(&cx),
-                              graft_tensor_data(&cw), &s, scratch, threads);
+                              graft_tensor_data(&cw), &s, scratch, team);
         if (gx) graft_ctx_count(ctx, GRAFT_COUNT_CONV_GRAD_INPUT);
         if (gw) graft_ctx_count(ctx, GRAFT_COUNT_CONV_GRAD_WEIGHT);
     } else {

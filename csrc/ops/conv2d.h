@@ -24,15 +24,17 @@ graft_status graft_conv2d_plan(graft_conv2d_shape *s, const graft_tensor *x, con
                                const graft_tensor *b, const graft_conv2d_opts *o, graft_error *err);
 
 /* y (n, cout, ho, wo) = x (n, cin, h, w) conv w + b (cout) or NULL. Contiguous data. u: w's
- * prepared Winograd transform (see graft_conv2d), or NULL. */
+ * prepared Winograd transform (see graft_conv2d), or NULL. team: graft's thread count, read
+ * once for both the scratch size and the call (another state may change it meanwhile). */
 void graft_conv2d_forward(float *y, const float *x, const float *w, const float *u, const float *b,
-                          const graft_conv2d_shape *s, float *scratch, int threads);
+                          const graft_conv2d_shape *s, float *scratch, int team);
 /* Accumulates (+=) into gx, gw, gb; NULL = nobody needs that gradient, and its GEMMs are
  * skipped (frozen weights, or nothing trainable below). */
 void graft_conv2d_backward(float *gx, float *gw, float *gb, const float *gy, const float *x,
-                           const float *w, const graft_conv2d_shape *s, float *scratch, int threads);
-/* Floats of scratch the kernels need with `threads` threads (prepared: forward is given u). */
-size_t graft_conv2d_scratch(const graft_conv2d_shape *s, int threads, bool backward, bool prepared);
+                           const float *w, const graft_conv2d_shape *s, float *scratch, int team);
+/* Floats of scratch the kernels need for a team of `team` threads (prepared: forward is
+ * given u). */
+size_t graft_conv2d_scratch(const graft_conv2d_shape *s, int team, bool backward, bool prepared);
 
 /* out (empty) = conv2d(x, w, b); b may be NULL. prepared, for weights that stay unchanged
  * between calls (inference, frozen layers), keeps w's Winograd transform: NULL, none kept;

@@ -81,11 +81,11 @@ static size_t group_floats(const plan *p) { return (size_t)(p->a * p->a) * (size
  * phases) and one more row to pad them in; also the output's m row buffers. */
 static size_t pad_floats(const plan *p) { return (size_t)(p->m * p->th + 3) * (size_t)(p->m * (p->tw + 1)); }
 
-/* Groups worked on at once: one per thread, as many as there are (at least one, so an
- * empty batch still names a valid team size). */
-static int workers(const plan *p, int threads) {
-    if (threads < 1) threads = 1;
-    return p->groups > 0 && p->groups < threads ? (int)p->groups : threads;
+/* Groups worked on at once: one per thread of the team, as many as there are (at least
+ * one, so an empty batch still names a valid team size). */
+static int workers(const plan *p, int team) {
+    if (team < 1) team = 1;
+    return p->groups > 0 && p->groups < team ? (int)p->groups : team;
 }
 
 size_t graft_winograd_weight_floats(const graft_conv2d_shape *s, int m) {
@@ -94,11 +94,10 @@ size_t graft_winograd_weight_floats(const graft_conv2d_shape *s, int m) {
 
 /* Group threads each hold one group's V and M; a group alone is shared by the whole team,
  * every member with its own row buffers. */
-size_t graft_winograd_scratch(const graft_conv2d_shape *s, int m, int threads) {
+size_t graft_winograd_scratch(const graft_conv2d_shape *s, int m, int team) {
     plan p = plan_of(s, m);
-    int team = graft_threads_get() > threads ? graft_threads_get() : threads;
     if (team < 1) team = 1;
-    return (size_t)workers(&p, threads) * group_floats(&p) + (size_t)team * pad_floats(&p);
+    return (size_t)workers(&p, team) * group_floats(&p) + (size_t)team * pad_floats(&p);
 }
 
 /* G g for one column g of the kernel: G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1] (m = 2),
@@ -342,9 +341,9 @@ static group group_at(float *y, const float *x, const float *u, const float *b, 
 }
 
 void graft_winograd_forward(float *y, const float *x, const float *u, const float *b, const graft_conv2d_shape *s,
-                            int m, bool accumulate, float *scratch, int threads) {
+                            int m, bool accumulate, float *scratch, int team) {
     plan p = plan_of(s, m);
-    int w = workers(&p, threads), team = graft_threads_get();
+    int w = workers(&p, team);
     size_t per = group_floats(&p), pad = pad_floats(&p);
     float *pads = scratch + per * (size_t)w;
     int64_t positions = p.a * p.a;

@@ -29,12 +29,12 @@ graft_conv2d_shape graft_winograd_input_grad_shape(const graft_conv2d_shape *s);
  * (cin, cout, 3, 3) weight as it is. */
 size_t graft_winograd_weight_floats(const graft_conv2d_shape *s, int m);
 void graft_winograd_transform_weights(float *u, const float *w, const graft_conv2d_shape *s, int m, bool flipped);
-/* Floats of scratch for graft_winograd_forward with up to `threads` groups of images at
- * once (one per thread; a lone group is shared by graft's threads). */
-size_t graft_winograd_scratch(const graft_conv2d_shape *s, int m, int threads);
+/* Floats of scratch for graft_winograd_forward with a team of `team` threads: a group of
+ * images per thread, or a lone group shared by the team. */
+size_t graft_winograd_scratch(const graft_conv2d_shape *s, int m, int team);
 /* y = x conv U + b (b may be NULL) by tiles of m; accumulate: y += instead (gradients
  * accumulate). */
 void graft_winograd_forward(float *y, const float *x, const float *u, const float *b, const graft_conv2d_shape *s,
-                            int m, bool accumulate, float *scratch, int threads);
+                            int m, bool accumulate, float *scratch, int team);
 
 #endif
