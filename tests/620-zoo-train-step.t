@@ -2,9 +2,15 @@
 -- tests/620-zoo-train-step.t — one training step (train mode, dropout 0, SGD with momentum)
 -- of resnet18 and mobilenet_v2 from the same weights and batch gives PyTorch's updated
 -- weights and BatchNorm statistics; resnet50's summary counts torchvision's parameters.
--- Some of these gradients are ill-conditioned in f32 (PyTorch-f32 itself is 1% off on some
--- MobileNet ones), so the reference is the same step in float64, and graft must be as
--- close to it as PyTorch in f32 is.
+-- Some of these gradients are ill-conditioned in f32, so the reference is the same step in
+-- float64, and graft must be as close to it as PyTorch in f32 is. One exception is allowed
+-- for: an activation within rounding of a ReLU's kink can land on the other side in f32.
+-- BatchNorm then normalises over few values (4 images of 2x2 in MobileNet's last blocks),
+-- and the one flip moves the step of the tensors around it by up to 2% (measured over seeds
+-- 1-4 and 1234: PyTorch-f32 flips in five of the ten runs, by up to 1.9%; graft in five,
+-- by up to 1.3%; which runs flip changes with OpenBLAS's kernel). Without a flip the two
+-- are equally close (3e-6 of the step for resnet18, 3e-5 for MobileNet), so a tensor also
+-- passes within 5% of its step: a wrong gradient is off by far more.
 local T, graft, oracle = require "tap", require "graft", require "oracle"
 graft.manual_seed(T.seed())
 local dir = oracle.tmpname()
@@ -59,12 +65,17 @@ for _, r in ipairs(runs) do
       largest[kind] = math.max(largest[kind], rows[#rows][3])
     end
   end
-  local worst = {w = {0, ""}, s = {0, ""}}
+  local worst, flipped = {w = {0, ""}, s = {0, ""}}, 0
   for _, r in ipairs(rows) do
     local scale = math.max(r[3], 1e-3 * largest[r[2]])
     local excess = r[4] / (2 * r[5] + 1e-4 * scale)   -- <= 1: as good as PyTorch-f32
+    if excess > 1 and r[4] <= 0.05 * scale then   -- within a flipped ReLU's reach
+      flipped = flipped + 1
+      excess = 1
+    end
     if excess > worst[r[2]][1] then worst[r[2]] = {excess, r[1], r[4] / scale, r[5] / scale} end
   end
+  T.diag(("%s: %d tensors within 5%% of float64's step but not within PyTorch-f32's error (a ReLU flipped)"):format(name, flipped))
   local w, st = worst.w, worst.s
   T.ok(w[1] <= 1, ("%s: every weight's SGD step is as close to float64 as PyTorch-f32's (worst %s: %.2g vs %.2g)"):format(
     name, w[2], w[3] or 0, w[4] or 0))
