@@ -26,7 +26,10 @@ for i = 1, 400 do
   grew = math.max(grew, rss() - rss0)
 end
 local needed = graft.memory().peak - live0
-T.ok(grew <= needed + 8 * MB, ("tensors of 400 sizes: resident size grew %d MB for a peak of %d MB"):format(grew // MB, needed // MB))
+-- AddressSanitizer adds its shadow (an eighth of what it tracks) and a quarantine of freed
+-- small blocks (measured: 90 MB for the same 73 MB peak).
+local slack = os.getenv("GRAFT_SANITIZE") and needed // 8 + 16 * MB or 8 * MB
+T.ok(grew <= needed + slack, ("tensors of 400 sizes: resident size grew %d MB for a peak of %d MB"):format(grew // MB, needed // MB))
 kept = nil
 
 collectgarbage()
