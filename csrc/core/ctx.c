@@ -59,8 +59,7 @@ static void make_room(graft_ctx *ctx, size_t bytes, size_t budget, unmap_list *u
         int oldest = 0;
         for (int i = 1; i < ctx->ncached; i++)
             if (ctx->cache[i].given < ctx->cache[oldest].given) oldest = i;
-        u->at[u->n].data = ctx->cache[oldest].data;
-        u->at[u->n++].bytes = ctx->cache[oldest].bytes;
+        u->at[u->n++] = (span){ctx->cache[oldest].data, ctx->cache[oldest].bytes};
         unlink_slot(ctx, oldest);
     }
 }

@@ -5,16 +5,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define GRAFT_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define GRAFT_ASAN 1
-#endif
-#endif
-#ifdef GRAFT_ASAN
+/* Its poisoning macros are no-ops unless AddressSanitizer is on. */
 #include <sanitizer/asan_interface.h>
-#endif
 
 /* Buffers of 2 MB and more ask for transparent huge pages: one fault per 2 MB instead of
  * 512, where the kernel is set to grant them on request ("madvise"). */
@@ -44,17 +36,9 @@ void graft_pages_unmap(void *p, size_t bytes) {
 }
 
 void graft_pages_hide(void *p, size_t bytes) {
-#ifdef GRAFT_ASAN
     ASAN_POISON_MEMORY_REGION(p, bytes);
-#else
-    (void)p, (void)bytes;
-#endif
 }
 
 void graft_pages_show(void *p, size_t bytes) {
-#ifdef GRAFT_ASAN
     ASAN_UNPOISON_MEMORY_REGION(p, bytes);
-#else
-    (void)p, (void)bytes;
-#endif
 }
