@@ -118,6 +118,19 @@ for _, name in ipairs({"gelu", "silu", "sigmoid"}) do
   T.ok(v[1] ~= v[1] and g[1] ~= g[1] and v[2] == ref and g[2] == g[2], name .. ": NaN in, NaN out (value and gradient)")
 end
 
+-- max_pool2d's positions, by hand: a tie sends the gradient to the window's first maximum,
+-- the last NaN wins its window (as in PyTorch), and a window of -inf still routes to its first tap.
+do
+  local nan, inf = 0 / 0, math.huge
+  local x = graft.tensor({{{{1, 3, 3, 0}, {3, 2, nan, nan}, {-inf, -inf, 5, 5}, {-inf, -inf, 5, 5}}}}):requires_grad_()
+  local y = F.max_pool2d(x, 2)
+  y:sum():backward()
+  local v, g = y:totable()[1][1], x.grad:totable()[1][1]
+  T.ok(v[1][1] == 3 and v[1][2] ~= v[1][2] and v[2][1] == -inf and v[2][2] == 5, "max_pool2d values: tie, NaN, -inf")
+  T.is_deeply(g, {{0, 1, 0, 0}, {0, 0, 0, 1}, {1, 0, 1, 0}, {0, 0, 0, 0}},
+              "max_pool2d gradient: first maximum of a tie, last NaN, first tap of a -inf window")
+end
+
 -- errors name the op and the problem
 T.error_like(function() F.cross_entropy(R{2, 3}, graft.tensor({1, 4}, "i64")) end,
              "nll_loss: label 4 is out of range for 3 classes (labels are 1-based)", "a label past the classes")

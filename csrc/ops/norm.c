@@ -3,9 +3,11 @@
 #include "norm.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "../core/threads.h"
 #include "copy.h"
+#include "vecmath.h"
 
 /* Contiguous f32 copies of up to four optional operands, released together. */
 typedef struct {
@@ -32,6 +34,48 @@ static graft_status check_channels(const graft_tensor *t, int64_t c, const char 
     if (t && (t->ndim != 1 || t->size[0] != c || t->dtype != GRAFT_F32))
         return graft_error_set(err, GRAFT_EINVAL, "%s must be f32 with %lld elements", what, (long long)c);
     return GRAFT_OK;
+}
+
+/* A channel of a batch norm is n runs of s floats, `stride` apart. */
+
+/* Its mean and (biased) variance, in two passes, summed in double lanes. */
+GRAFT_CLONES
+static void channel_moments(const float *x, int64_t n, int64_t s, int64_t stride, double *mu, double *var) {
+    double lane[GRAFT_LANES] = {0};
+    for (int64_t i = 0; i < n; i++) graft_lanes_add(lane, x + i * stride, s);
+    *mu = graft_lanes_total(lane) / (double)(n * s);
+    memset(lane, 0, sizeof lane);
+    for (int64_t i = 0; i < n; i++) graft_lanes_add_sqdev(lane, x + i * stride, s, *mu);
+    *var = graft_lanes_total(lane) / (double)(n * s);
+}
+
+/* Its sums of g and of g (x - mu). */
+GRAFT_CLONES
+static void channel_grad_sums(const float *g, const float *x, int64_t n, int64_t s, int64_t stride, double mu,
+                              double *sg, double *sgd) {
+    double a[GRAFT_LANES] = {0}, b[GRAFT_LANES] = {0};
+    for (int64_t i = 0; i < n; i++) {
+        graft_lanes_add(a, g + i * stride, s);
+        graft_lanes_add_dotdev(b, g + i * stride, x + i * stride, s, mu);
+    }
+    *sg = graft_lanes_total(a);
+    *sgd = graft_lanes_total(b);
+}
+
+/* y = a u + b (v - mu) + c over the channel (v may be NULL: y = a u + c). */
+GRAFT_CLONES
+static void channel_affine(float *y, const float *u, const float *v, int64_t n, int64_t s, int64_t stride, float a,
+                           float b, float c, float mu) {
+    for (int64_t i = 0; i < n; i++) {
+        float *restrict yr = y + i * stride;
+        const float *restrict ur = u + i * stride;
+        if (v) {
+            const float *restrict vr = v + i * stride;
+            for (int64_t k = 0; k < s; k++) yr[k] = a * ur[k] + b * (vr[k] - mu) + c;
+        } else {
+            for (int64_t k = 0; k < s; k++) yr[k] = a * ur[k] + c;
+        }
+    }
 }
 
 graft_status graft_batch_norm(graft_ctx *ctx, graft_tensor *y, graft_tensor *mean, graft_tensor *invstd,
@@ -72,16 +116,7 @@ graft_status graft_batch_norm(graft_ctx *ctx, graft_tensor *y, graft_tensor *mea
         for (int64_t ch = 0; ch < c; ch++) {
             double mu, var;
             if (batch_stats) {
-                double sum = 0, sq = 0;
-                for (int64_t i = 0; i < n; i++)
-                    for (int64_t k = 0; k < s; k++) sum += px[(i * c + ch) * s + k];
-                mu = sum / (double)count;
-                for (int64_t i = 0; i < n; i++)
-                    for (int64_t k = 0; k < s; k++) {
-                        double d = px[(i * c + ch) * s + k] - mu;
-                        sq += d * d;
-                    }
-                var = sq / (double)count;
+                channel_moments(px + ch * s, n, s, c * s, &mu, &var);
                 if (training && rm && rv) {
                     rm[ch] = (float)((1 - momentum) * rm[ch] + momentum * mu);
                     rv[ch] = (float)((1 - momentum) * rv[ch] + momentum * var * (double)count / (double)(count - 1));
@@ -90,12 +125,11 @@ graft_status graft_batch_norm(graft_ctx *ctx, graft_tensor *y, graft_tensor *mea
                 mu = rm[ch];
                 var = rv[ch];
             }
-            double inv = 1.0 / sqrt(var + eps);
+            double inv = 1.0 / sqrt(var + eps), w = pw ? pw[ch] : 1.0;
             pm[ch] = (float)mu;
             pi[ch] = (float)inv;
-            float scale = (float)(inv * (pw ? pw[ch] : 1.0f)), shift = (float)((pb ? pb[ch] : 0.0f) - mu * inv * (pw ? pw[ch] : 1.0f));
-            for (int64_t i = 0; i < n; i++)
-                for (int64_t k = 0; k < s; k++) py[(i * c + ch) * s + k] = px[(i * c + ch) * s + k] * scale + shift;
+            channel_affine(py + ch * s, px + ch * s, NULL, n, s, c * s, (float)(inv * w), 0.0f,
+                           (float)((pb ? pb[ch] : 0.0f) - mu * inv * w), 0.0f);
         }
         graft_ctx_count(ctx, GRAFT_COUNT_BN_FORWARD);
     } else {
@@ -131,24 +165,20 @@ graft_status graft_batch_norm_grad(graft_ctx *ctx, graft_tensor *gx, graft_tenso
         int nt = graft_threads_for(n * c * s * 4);
 #pragma omp parallel for num_threads(nt) schedule(static)
         for (int64_t ch = 0; ch < c; ch++) {
-            double sg = 0, sgx = 0, mu = pm[ch], inv = pi[ch];
-            for (int64_t i = 0; i < n; i++)
-                for (int64_t k = 0; k < s; k++) {
-                    int64_t at = (i * c + ch) * s + k;
-                    sg += pg[at];
-                    sgx += pg[at] * (px[at] - mu) * inv;
-                }
+            double sg, sgd, mu = pm[ch], inv = pi[ch];   /* sgd: sum of g (x - mu) */
+            channel_grad_sums(pg + ch * s, px + ch * s, n, s, c * s, mu, &sg, &sgd);
             if (pgb) pgb[ch] = (float)sg;
-            if (pgw) pgw[ch] = (float)sgx;
+            if (pgw) pgw[ch] = (float)(sgd * inv);
             if (!pgx) continue;
-            double w = pw ? pw[ch] : 1.0;
-            for (int64_t i = 0; i < n; i++)
-                for (int64_t k = 0; k < s; k++) {
-                    int64_t at = (i * c + ch) * s + k;
-                    double xhat = (px[at] - mu) * inv;
-                    pgx[at] = (float)(training ? w * inv / (double)count * ((double)count * pg[at] - sg - xhat * sgx)
-                                               : pg[at] * w * inv);
-                }
+            /* gx = w inv (g - (sg + xhat sgd inv) / count), xhat = (x - mu) inv; only g's
+             * term in eval, where the statistics are constants */
+            double a = (pw ? pw[ch] : 1.0) * inv;
+            if (training)
+                channel_affine(pgx + ch * s, pg + ch * s, px + ch * s, n, s, c * s, (float)a,
+                               (float)(-a * inv * inv * sgd / (double)count), (float)(-a * sg / (double)count),
+                               (float)mu);
+            else
+                channel_affine(pgx + ch * s, pg + ch * s, NULL, n, s, c * s, (float)a, 0.0f, 0.0f, 0.0f);
         }
         graft_ctx_count(ctx, GRAFT_COUNT_BN_BACKWARD);
     } else {

@@ -73,6 +73,37 @@ static void max_plane(float *restrict yp, const float *restrict xp, const geomet
     }
 }
 
+/* max_plane that also keeps each maximum's position in its plane (ih * W + iw), for the
+ * backward: the first tap in window order wins a tie and the last NaN wins outright, as in
+ * PyTorch; the first real tap is always taken (so a window of -inf still names one). */
+GRAFT_CLONES
+static void max_plane_at(float *restrict yp, int64_t *restrict ip, const float *restrict xp, const geometry *g,
+                         const graft_pool2d_opts *o) {
+    for (int64_t oh = 0; oh < g->oh; oh++) {
+        float *restrict yr = yp + oh * g->ow;
+        int64_t *restrict ir = ip + oh * g->ow;
+        for (int64_t ow = 0; ow < g->ow; ow++) {
+            yr[ow] = -INFINITY;
+            ir[ow] = -1;
+        }
+        for (int64_t i = 0; i < o->kernel[0]; i++) {
+            int64_t ih = oh * o->stride[0] - o->padding[0] + i * o->dilation[0];
+            if (ih < 0 || ih >= g->h) continue;
+            const float *restrict xr = xp + ih * g->w;
+            for (int64_t j = 0; j < o->kernel[1]; j++) {
+                int64_t off = j * o->dilation[1] - o->padding[1], lo, hi, sw = o->stride[1];
+                graft_valid_range(off, sw, g->w, g->ow, &lo, &hi);
+                for (int64_t ow = lo; ow < hi; ow++) {
+                    float v = xr[ow * sw + off], best = yr[ow];
+                    bool take = ir[ow] < 0 || v > best || v != v;
+                    yr[ow] = take ? v : best;
+                    ir[ow] = take ? ih * g->w + ow * sw + off : ir[ow];
+                }
+            }
+        }
+    }
+}
+
 graft_status graft_max_pool2d(graft_ctx *ctx, graft_tensor *out, graft_tensor *idx,
                               const graft_tensor *x, const graft_pool2d_opts *o, graft_error *err) {
     geometry g;
@@ -95,31 +126,8 @@ graft_status graft_max_pool2d(graft_ctx *ctx, graft_tensor *out, graft_tensor *i
         int64_t *pi = graft_tensor_data(idx);
         int nt = graft_threads_for(g.planes * g.oh * g.ow * o->kernel[0] * o->kernel[1]);
 #pragma omp parallel for num_threads(nt) schedule(static)
-        for (int64_t p = 0; p < g.planes; p++) {
-            const float *xp = px + p * g.h * g.w;
-            for (int64_t oh = 0; oh < g.oh; oh++)
-                for (int64_t ow = 0; ow < g.ow; ow++) {
-                    float best = -INFINITY;
-                    int64_t at = -1;
-                    for (int64_t i = 0; i < o->kernel[0]; i++) {
-                        int64_t ih = oh * o->stride[0] - o->padding[0] + i * o->dilation[0];
-                        if (ih < 0 || ih >= g.h) continue;
-                        for (int64_t j = 0; j < o->kernel[1]; j++) {
-                            int64_t iw = ow * o->stride[1] - o->padding[1] + j * o->dilation[1];
-                            if (iw < 0 || iw >= g.w) continue;
-                            float v = xp[ih * g.w + iw];
-                            if (at < 0 || v > best || v != v) {   /* NaN wins, as in PyTorch */
-                                best = v;
-                                at = ih * g.w + iw;
-                                if (v != v) goto done;
-                            }
-                        }
-                    }
-                done:
-                    py[(p * g.oh + oh) * g.ow + ow] = best;
-                    pi[(p * g.oh + oh) * g.ow + ow] = at;
-                }
-        }
+        for (int64_t p = 0; p < g.planes; p++)
+            max_plane_at(py + p * g.oh * g.ow, pi + p * g.oh * g.ow, px + p * g.h * g.w, &g, o);
     } else {
         graft_tensor_release(out);
     }

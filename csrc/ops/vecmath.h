@@ -56,4 +56,43 @@ static inline float graft_vnormcdff(float x) {
     return x != x ? x : phi;
 }
 
+/* Sums of floats in double, in GRAFT_LANES lanes: element k of a run goes to lane k % 8
+ * (the tail of a run to lanes 0, 1, ...), so loops vectorise where one running sum would
+ * wait an add's latency per element, and the split is the same on every machine. */
+enum { GRAFT_LANES = 8 };
+
+/* lane += x[0..n) */
+static inline void graft_lanes_add(double *restrict lane, const float *restrict x, int64_t n) {
+    int64_t k = 0;
+    for (; k + GRAFT_LANES <= n; k += GRAFT_LANES)
+        for (int l = 0; l < GRAFT_LANES; l++) lane[l] += x[k + l];
+    for (int l = 0; k < n; k++, l++) lane[l] += x[k];
+}
+
+/* lane += (x - mu)^2 over x[0..n) */
+static inline void graft_lanes_add_sqdev(double *restrict lane, const float *restrict x, int64_t n, double mu) {
+    int64_t k = 0;
+    for (; k + GRAFT_LANES <= n; k += GRAFT_LANES)
+        for (int l = 0; l < GRAFT_LANES; l++) {
+            double d = x[k + l] - mu;
+            lane[l] += d * d;
+        }
+    for (int l = 0; k < n; k++, l++) lane[l] += (x[k] - mu) * (x[k] - mu);
+}
+
+/* lane += g (x - mu) over g, x[0..n) */
+static inline void graft_lanes_add_dotdev(double *restrict lane, const float *restrict g, const float *restrict x,
+                                          int64_t n, double mu) {
+    int64_t k = 0;
+    for (; k + GRAFT_LANES <= n; k += GRAFT_LANES)
+        for (int l = 0; l < GRAFT_LANES; l++) lane[l] += g[k + l] * (x[k + l] - mu);
+    for (int l = 0; k < n; k++, l++) lane[l] += g[k] * (x[k] - mu);
+}
+
+static inline double graft_lanes_total(const double *lane) {
+    double t = 0;
+    for (int l = 0; l < GRAFT_LANES; l++) t += lane[l];
+    return t;
+}
+
 #endif
