@@ -119,16 +119,24 @@ for _, name in ipairs({"gelu", "silu", "sigmoid"}) do
 end
 
 -- max_pool2d's positions, by hand: a tie sends the gradient to the window's first maximum,
--- the last NaN wins its window (as in PyTorch), and a window of -inf still routes to its first tap.
+-- the last NaN wins its window (as in PyTorch), and a window of -inf still routes to its
+-- first tap. Both kernels: the plain 2x2 one, and the general one (which ceil_mode's
+-- partial windows on a fifth row and column of -9 select).
 do
   local nan, inf = 0 / 0, math.huge
-  local x = graft.tensor({{{{1, 3, 3, 0}, {3, 2, nan, nan}, {-inf, -inf, 5, 5}, {-inf, -inf, 5, 5}}}}):requires_grad_()
-  local y = F.max_pool2d(x, 2)
-  y:sum():backward()
-  local v, g = y:totable()[1][1], x.grad:totable()[1][1]
-  T.ok(v[1][1] == 3 and v[1][2] ~= v[1][2] and v[2][1] == -inf and v[2][2] == 5, "max_pool2d values: tie, NaN, -inf")
-  T.is_deeply(g, {{0, 1, 0, 0}, {0, 0, 0, 1}, {1, 0, 1, 0}, {0, 0, 0, 0}},
-              "max_pool2d gradient: first maximum of a tie, last NaN, first tap of a -inf window")
+  local rows = {{1, 3, 3, 0, -9}, {3, 2, nan, nan, -9}, {-inf, -inf, 5, 5, -9}, {-inf, -inf, 5, 5, -9}, {-9, -9, -9, -9, -9}}
+  for _, size in ipairs({4, 5}) do
+    local x = graft.tensor({{rows}}):narrow(3, 1, size):narrow(4, 1, size):contiguous():requires_grad_()
+    local y = F.max_pool2d(x, 2, {ceil_mode = size == 5})
+    y:sum():backward()
+    local v, g = y:totable()[1][1], x.grad:totable()[1][1]
+    T.ok(v[1][1] == 3 and v[1][2] ~= v[1][2] and v[2][1] == -inf and v[2][2] == 5,
+         size .. "x" .. size .. " max_pool2d values: tie, NaN, -inf")
+    local want = {{0, 1, 0, 0, 1}, {0, 0, 0, 1, 0}, {1, 0, 1, 0, 1}, {0, 0, 0, 0, 0}, {1, 0, 1, 0, 1}}
+    for r = 1, size do want[r] = table.move(want[r], 1, size, 1, {}) end
+    T.is_deeply(table.move(g, 1, size, 1, {}), table.move(want, 1, size, 1, {}),
+                size .. "x" .. size .. " max_pool2d gradient: first maximum of a tie, last NaN, first tap of a -inf window")
+  end
 end
 
 -- errors name the op and the problem

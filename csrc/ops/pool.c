@@ -104,6 +104,33 @@ static void max_plane_at(float *restrict yp, int64_t *restrict ip, const float *
     }
 }
 
+/* max_plane_at for the common 2x2 window at stride 2 with no padding and no partial
+ * window: the four taps of each window read straight, the same choices in the same order
+ * (short rows left the general loop's per-tap passes mostly overhead). */
+GRAFT_CLONES
+static void max_plane_at_2x2(float *restrict yp, int64_t *restrict ip, const float *restrict xp, const geometry *g) {
+    for (int64_t oh = 0; oh < g->oh; oh++) {
+        const float *restrict r0 = xp + 2 * oh * g->w, *restrict r1 = r0 + g->w;
+        for (int64_t ow = 0; ow < g->ow; ow++) {
+            int64_t at = 2 * oh * g->w + 2 * ow;
+            float best = r0[2 * ow], v = r0[2 * ow + 1];
+            int64_t pos = at;
+            if (v > best || v != v) best = v, pos = at + 1;
+            v = r1[2 * ow];
+            if (v > best || v != v) best = v, pos = at + g->w;
+            v = r1[2 * ow + 1];
+            if (v > best || v != v) best = v, pos = at + g->w + 1;
+            yp[oh * g->ow + ow] = best;
+            ip[oh * g->ow + ow] = pos;
+        }
+    }
+}
+
+static bool plain_2x2(const geometry *g, const graft_pool2d_opts *o) {
+    return o->kernel[0] == 2 && o->kernel[1] == 2 && o->stride[0] == 2 && o->stride[1] == 2 && o->padding[0] == 0 &&
+           o->padding[1] == 0 && o->dilation[0] == 1 && o->dilation[1] == 1 && 2 * g->oh <= g->h && 2 * g->ow <= g->w;
+}
+
 graft_status graft_max_pool2d(graft_ctx *ctx, graft_tensor *out, graft_tensor *idx,
                               const graft_tensor *x, const graft_pool2d_opts *o, graft_error *err) {
     geometry g;
@@ -126,8 +153,10 @@ graft_status graft_max_pool2d(graft_ctx *ctx, graft_tensor *out, graft_tensor *i
         int64_t *pi = graft_tensor_data(idx);
         int nt = graft_threads_for(g.planes * g.oh * g.ow * o->kernel[0] * o->kernel[1]);
 #pragma omp parallel for num_threads(nt) schedule(static)
-        for (int64_t p = 0; p < g.planes; p++)
-            max_plane_at(py + p * g.oh * g.ow, pi + p * g.oh * g.ow, px + p * g.h * g.w, &g, o);
+        for (int64_t p = 0; p < g.planes; p++) {
+            if (plain_2x2(&g, o)) max_plane_at_2x2(py + p * g.oh * g.ow, pi + p * g.oh * g.ow, px + p * g.h * g.w, &g);
+            else max_plane_at(py + p * g.oh * g.ow, pi + p * g.oh * g.ow, px + p * g.h * g.w, &g, o);
+        }
     } else {
         graft_tensor_release(out);
     }
