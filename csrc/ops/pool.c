@@ -112,16 +112,16 @@ static void max_plane_at_2x2(float *restrict yp, int64_t *restrict ip, const flo
     for (int64_t oh = 0; oh < g->oh; oh++) {
         const float *restrict r0 = xp + 2 * oh * g->w, *restrict r1 = r0 + g->w;
         for (int64_t ow = 0; ow < g->ow; ow++) {
-            int64_t at = 2 * oh * g->w + 2 * ow;
-            float best = r0[2 * ow], v = r0[2 * ow + 1];
-            int64_t pos = at;
-            if (v > best || v != v) best = v, pos = at + 1;
-            v = r1[2 * ow];
-            if (v > best || v != v) best = v, pos = at + g->w;
-            v = r1[2 * ow + 1];
-            if (v > best || v != v) best = v, pos = at + g->w + 1;
-            yp[oh * g->ow + ow] = best;
-            ip[oh * g->ow + ow] = pos;
+            float a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+            bool tb = b > a || b != b;   /* selects, not branches: random data mispredicts */
+            float best = tb ? b : a;
+            int64_t off = tb ? 1 : 0;
+            bool tc = c > best || c != c;
+            best = tc ? c : best;
+            off = tc ? g->w : off;
+            bool td = d > best || d != d;
+            yp[oh * g->ow + ow] = td ? d : best;
+            ip[oh * g->ow + ow] = 2 * oh * g->w + 2 * ow + (td ? g->w + 1 : off);
         }
     }
 }
