@@ -259,8 +259,7 @@ static void backward_image(float *gx, float *gw, float *gb, const float *gy, con
     int64_t cin_g = s->cin / s->groups, cout_g = s->cout / s->groups;
     int64_t k = cin_g * s->kh * s->kw, howo = s->ho * s->wo, hw = s->h * s->w;
     if (gb)
-        for (int64_t c = 0; c < s->cout; c++)
-            for (int64_t i = 0; i < howo; i++) gb[c] += gy[c * howo + i];
+        for (int64_t c = 0; c < s->cout; c++) gb[c] += (float)graft_vsum(gy + c * howo, howo);
     for (int64_t g = 0; g < s->groups; g++) {
         const float *gyg = gy + g * cout_g * howo, *wg = w + g * cout_g * k, *xg = x + g * cin_g * hw;
         if (gw) {   /* gw_g += gy_g col^T */

@@ -14,22 +14,14 @@ typedef struct {
     int64_t outer, r, inner;
 } layout;
 
-/* A contiguous run's sum, in double lanes (a whole-tensor sum such as a loss is one run). */
-GRAFT_CLONES
-static double run_sum(const float *x, int64_t n) {
-    double lane[GRAFT_LANES] = {0};
-    graft_lanes_add(lane, x, n);
-    return graft_lanes_total(lane);
-}
-
 /* Sum or product of f32 in double; dst holds outer*inner doubles. */
 static void sum_f32(double *dst, const float *x, layout l, bool prod) {
     int nt = graft_threads_for(l.outer * l.r * l.inner);
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t o = 0; o < l.outer; o++) {
         double *acc = dst + o * l.inner;
-        if (l.inner == 1 && !prod) {
-            *acc = run_sum(x + o * l.r, l.r);
+        if (l.inner == 1 && !prod) {   /* one run (a whole-tensor sum such as a loss): lanes */
+            *acc = graft_vsum(x + o * l.r, l.r);
             continue;
         }
         for (int64_t i = 0; i < l.inner; i++) acc[i] = prod ? 1.0 : 0.0;

@@ -95,4 +95,12 @@ static inline double graft_lanes_total(const double *lane) {
     return t;
 }
 
+/* The sum of x[0..n), in lanes. */
+GRAFT_CLONES
+static inline double graft_vsum(const float *x, int64_t n) {
+    double lane[GRAFT_LANES] = {0};
+    graft_lanes_add(lane, x, n);
+    return graft_lanes_total(lane);
+}
+
 #endif
