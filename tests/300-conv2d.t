@@ -94,22 +94,37 @@ end
 -- convolution (measured here: about 2x; docs/performance.md).
 do
   local x, w = graft.randn{2, 64, 28, 28}, graft.randn{64, 64, 3, 3} * 0.05
-  local xg = x:clone():requires_grad_()
-  local y = F.conv2d(xg, w, nil, {padding = 1})
-  y:sum():backward()
+  local xg, wg = x:clone():requires_grad_(), w:clone():requires_grad_()
+  local y = F.conv2d(xg, wg, nil, {padding = 1})
+  local r = graft.randn(y:shape());
+  (y * r):sum():backward()
   local e = oracle.run([[
-x, w = inp["x"].double(), inp["w"].double()
+x, w, r = inp["x"].double(), inp["w"].double(), inp["r"].double()
 y64 = F.conv2d(x, w, padding=1)
-gx64 = F.conv_transpose2d(torch.ones(y64.shape, dtype=torch.float64), w, padding=1)
-scale, gscale = y64.abs().max(), gx64.abs().max()
+gx64 = F.conv_transpose2d(r, w, padding=1)
+gw64 = torch.nn.grad.conv2d_weight(x, w.shape, r, padding=1)
+scale, gscale, wscale = y64.abs().max(), gx64.abs().max(), gw64.abs().max()
 out["winograd"] = ((inp["y"].double() - y64).abs().max() / scale).float()
 out["direct"] = ((F.conv2d(inp["x"], inp["w"], padding=1).double() - y64).abs().max() / scale).float()
-out["grad"] = ((inp["gx"].double() - gx64).abs().max() / gscale).float()]], {x = x, w = w, y = y:detach(), gx = xg.grad})
+out["grad"] = ((inp["gx"].double() - gx64).abs().max() / gscale).float()
+out["wgrad"] = ((inp["gw"].double() - gw64).abs().max() / wscale).float()
+direct_gw = torch.nn.grad.conv2d_weight(inp["x"], w.shape, inp["r"], padding=1)
+out["wdirect"] = ((direct_gw.double() - gw64).abs().max() / wscale).float()]],
+    {x = x, w = w, r = r, y = y:detach(), gx = xg.grad, gw = wg.grad})
   local err, direct, gerr = e.winograd:item(), e.direct:item(), e.grad:item()
   T.diag(("Winograd forward: max error %.3g of the largest output; direct float32 (PyTorch) %.3g"):format(err, direct))
   T.ok(err <= 4 * direct and err < 1e-5, "Winograd forward stays within 4x the direct convolution's float32 error")
   T.diag(("Winograd input gradient: max error %.3g of the largest"):format(gerr))
   T.ok(gerr < 1e-5, "Winograd input gradient is within 1e-5 of the float64 reference")
+  local werr, wdirect = e.wgrad:item(), e.wdirect:item()
+  T.diag(("Winograd weight gradient: max error %.3g of the largest; direct float32 (PyTorch) %.3g"):format(werr, wdirect))
+  T.ok(werr <= 4 * wdirect and werr < 1e-5, "Winograd weight gradient stays within 4x the direct float32 error")
+  local gw1 = on_one_thread(function()
+    local w1 = w:clone():requires_grad_();
+    (F.conv2d(x, w1, nil, {padding = 1}) * r):sum():backward()
+    return w1.grad
+  end)
+  T.equal(gw1, wg.grad, "the Winograd weight gradient is the same bit for bit on one thread")
   local y1, threads = on_one_thread(function() return F.conv2d(x, w, nil, {padding = 1}) end)
   T.close(y1, y:detach(), "Winograd on one thread gives the same result as on " .. threads, 1e-6, 1e-6)
 end

@@ -119,13 +119,13 @@ size_t graft_conv2d_scratch(const graft_conv2d_shape *s, int team, bool backward
     if (depthwise(s)) return 0;
     int m = graft_winograd_tile(s, prepared && !backward);
     if (!backward && m) return graft_winograd_scratch(s, m, team) + (prepared ? 0 : graft_winograd_weight_floats(s, m));
-    size_t need = im2col_scratch(s, backward) * (size_t)image_threads(s, team);
-    if (backward && m) {   /* the input gradient's pass runs first, apart */
+    if (backward && m) {   /* the input and weight gradients by Winograd, one after the other */
         graft_conv2d_shape g = graft_winograd_input_grad_shape(s);
-        size_t wg = graft_winograd_scratch(&g, m, team) + graft_winograd_weight_floats(&g, m);
-        if (wg > need) need = wg;
+        size_t input = graft_winograd_scratch(&g, m, team) + graft_winograd_weight_floats(&g, m);
+        size_t weight = graft_winograd_weight_grad_scratch(s, team);
+        return input > weight ? input : weight;
     }
-    return need;
+    return im2col_scratch(s, backward) * (size_t)image_threads(s, team);
 }
 
 static void forward_image(float *y, const float *x, const float *w, const float *b,
@@ -341,20 +341,31 @@ static void depthwise_backward(float *gx, float *gw, float *gb, const float *gy,
                                      x + (n * s->cin + ci) * hw, w + co * s->kh * s->kw, s);
 }
 
+/* gb += gy summed over images and positions: channels in parallel, images in order. */
+static void bias_grad(float *gb, const float *gy, const graft_conv2d_shape *s) {
+    int64_t howo = s->ho * s->wo;
+#pragma omp parallel for num_threads(graft_threads_for(s->n * s->cout * howo)) schedule(static)
+    for (int64_t c = 0; c < s->cout; c++)
+        for (int64_t n = 0; n < s->n; n++) gb[c] += (float)graft_vsum(gy + (n * s->cout + c) * howo, howo);
+}
+
 void graft_conv2d_backward(float *gx, float *gw, float *gb, const float *gy, const float *x,
                            const float *w, const graft_conv2d_shape *s, float *scratch, int team) {
     if (depthwise(s)) {
         depthwise_backward(gx, gw, gb, gy, x, w, s);
         return;
     }
-    int m = gx ? graft_winograd_tile(s, false) : 0;
-    if (m) {   /* the input gradient is a 3x3 convolution of gy */
-        graft_conv2d_shape g = graft_winograd_input_grad_shape(s);
-        graft_winograd_transform_weights(scratch, w, &g, m, true);
-        graft_winograd_forward(gx, gy, scratch, NULL, &g, m, true, scratch + graft_winograd_weight_floats(&g, m),
-                               team);
-        gx = NULL;
-        if (!gw && !gb) return;
+    int m = graft_winograd_tile(s, false);
+    if (m) {
+        if (gx) {   /* the input gradient is a 3x3 convolution of gy */
+            graft_conv2d_shape g = graft_winograd_input_grad_shape(s);
+            graft_winograd_transform_weights(scratch, w, &g, m, true);
+            graft_winograd_forward(gx, gy, scratch, NULL, &g, m, true,
+                                   scratch + graft_winograd_weight_floats(&g, m), team);
+        }
+        if (gw) graft_winograd_weight_grad(gw, gy, x, s, scratch, team);
+        if (gb) bias_grad(gb, gy, s);
+        return;
     }
     int threads = image_threads(s, team);
     int64_t k = s->cin / s->groups * s->kh * s->kw, howo = s->ho * s->wo;

@@ -14,6 +14,9 @@
  * kept transforms: 64 @56 1.9 -> 1.6-1.8 ms and 128 @28 (49 tiles) 1.6 -> 1.3-1.4 ms by
  * F(4x4); 256 @14 (16 tiles) no faster, and 512 @7 (4) twice as slow as im2col). */
 enum { MIN_COLUMNS = 64, F4_MIN_TILES = 32 };
+/* The weight gradient's GEMMs sum over the columns: it groups images until their tiles
+ * reach WGRAD_COLUMNS, so each GEMM has a long sum to repay its packing. */
+enum { WGRAD_COLUMNS = 256 };
 
 static int64_t tiles_of(const graft_conv2d_shape *s, int m) {
     return ((s->ho + m - 1) / m) * ((s->wo + m - 1) / m);
@@ -60,12 +63,12 @@ typedef struct {
     int64_t cols, vp, mp;  /* columns; distance between positions in V and in M */
 } plan;
 
-static plan plan_of(const graft_conv2d_shape *s, int m) {
+static plan plan_of(const graft_conv2d_shape *s, int m, int64_t min_columns) {
     plan p = {.m = m, .a = m + 2};
     p.tw = (s->wo + m - 1) / m;
     p.th = (s->ho + m - 1) / m;
     p.nt = p.tw * p.th;
-    p.g = (MIN_COLUMNS + p.nt - 1) / p.nt;
+    p.g = (min_columns + p.nt - 1) / p.nt;
     if (p.g > s->n) p.g = s->n > 0 ? s->n : 1;
     p.groups = (s->n + p.g - 1) / p.g;
     p.cols = p.g * p.nt;
@@ -95,7 +98,7 @@ size_t graft_winograd_weight_floats(const graft_conv2d_shape *s, int m) {
 /* Group threads each hold one group's V and M; a group alone is shared by the whole team,
  * every member with its own row buffers. */
 size_t graft_winograd_scratch(const graft_conv2d_shape *s, int m, int team) {
-    plan p = plan_of(s, m);
+    plan p = plan_of(s, m, MIN_COLUMNS);
     if (team < 1) team = 1;
     return (size_t)workers(&p, team) * group_floats(&p) + (size_t)team * pad_floats(&p);
 }
@@ -342,7 +345,7 @@ static group group_at(float *y, const float *x, const float *u, const float *b, 
 
 void graft_winograd_forward(float *y, const float *x, const float *u, const float *b, const graft_conv2d_shape *s,
                             int m, bool accumulate, float *scratch, int team) {
-    plan p = plan_of(s, m);
+    plan p = plan_of(s, m, MIN_COLUMNS);
     int w = workers(&p, team);
     size_t per = group_floats(&p), pad = pad_floats(&p);
     float *pads = scratch + per * (size_t)w;
@@ -373,4 +376,116 @@ void graft_winograd_forward(float *y, const float *x, const float *u, const floa
         for (int64_t xi = 0; xi < positions; xi++) product_step(&g, xi);
         for (int64_t k = 0; k < g.gi * s->cout; k++) output_step(&g, k, mine);
     }
+}
+
+/* The weight gradient by F(2x2, 3x3)'s transforms used backwards (Lavin & Gray's
+ * F(3x3, 2x2)): the forward is Y = A^T [(G g G^T) . (B^T d B)] A per tile, so the gradient
+ * of the weight g for an output-gradient tile Z is G^T [(A Z A^T) . (B^T d B)] G. Summed over
+ * tiles and images, the products are 16 GEMMs M[xi] (cout, cin) += Z[xi] (cout, tiles)
+ * V[xi]^T (tiles, cin) on the forward's own input transform V, and G^T M G once per weight
+ * pair gives the 3x3 kernel: 16 multiplies per tile and channel pair instead of 36. */
+
+/* Z = A z A^T for one row of 2x2 output-gradient tiles, A z = (z0, z0 + z1, z0 - z1, -z1):
+ * e0/o0 and e1/o1 are the tiles' even and odd columns of their two rows. */
+GRAFT_CLONES
+static void grad_row2(float *restrict z, int64_t plane, const float *restrict e0, const float *restrict o0,
+                      const float *restrict e1, const float *restrict o1, int64_t tw) {
+    for (int64_t t = 0; t < tw; t++) {
+        float e[4] = {e0[t], e0[t] + e1[t], e0[t] - e1[t], -e1[t]};   /* A down the even column */
+        float o[4] = {o0[t], o0[t] + o1[t], o0[t] - o1[t], -o1[t]};   /* and the odd one */
+        for (int i = 0; i < 4; i++) {
+            z[(i * 4 + 0) * plane + t] = e[i];
+            z[(i * 4 + 1) * plane + t] = e[i] + o[i];
+            z[(i * 4 + 2) * plane + t] = e[i] - o[i];
+            z[(i * 4 + 3) * plane + t] = -o[i];
+        }
+    }
+}
+
+/* One output-gradient plane's tiles into Z (z at its first tile); rows past the edge are
+ * zeros, so the partial tiles there add nothing. */
+static void transform_grad(float *z, const float *gyc, const graft_conv2d_shape *s, const plan *p, float *pad) {
+    float *e0 = pad, *o0 = e0 + p->tw, *e1 = o0 + p->tw, *o1 = e1 + p->tw;
+    for (int64_t ty = 0; ty < p->th; ty++) {
+        for (int r = 0; r < 2; r++) {
+            int64_t oy = 2 * ty + r;
+            float *e = r ? e1 : e0, *o = r ? o1 : o0;
+            const float *row = gyc + oy * s->wo;
+            for (int64_t t = 0; t < p->tw; t++) {
+                e[t] = oy < s->ho ? row[2 * t] : 0.0f;
+                o[t] = oy < s->ho && 2 * t + 1 < s->wo ? row[2 * t + 1] : 0.0f;
+            }
+        }
+        grad_row2(z + ty * p->tw, p->mp, e0, o0, e1, o1, p->tw);
+    }
+}
+
+/* G^T m = (m0 + (m1 + m2) / 2, (m1 - m2) / 2, (m1 + m2) / 2 + m3), G as in g_times. */
+static inline void gt4(float *restrict o, float m0, float m1, float m2, float m3) {
+    float h = 0.5f * (m1 + m2);
+    o[0] = m0 + h;
+    o[1] = 0.5f * (m1 - m2);
+    o[2] = h + m3;
+}
+
+/* gw (cout, cin, 3, 3) += G^T M G for every weight pair (M[xi] `ms` apart). */
+static void transform_weight_grad(float *gw, const float *mm, int64_t ms, const graft_conv2d_shape *s) {
+    int64_t pairs = s->cout * s->cin;
+#pragma omp parallel for num_threads(graft_threads_for(pairs * 64)) schedule(static)
+    for (int64_t k = 0; k < pairs; k++) {
+        float t[3][4], o[3];   /* t[.][j] = G^T (column j of M) */
+        for (int j = 0; j < 4; j++) {
+            gt4(o, mm[j * ms + k], mm[(4 + j) * ms + k], mm[(8 + j) * ms + k], mm[(12 + j) * ms + k]);
+            for (int i = 0; i < 3; i++) t[i][j] = o[i];
+        }
+        for (int i = 0; i < 3; i++) {
+            gt4(o, t[i][0], t[i][1], t[i][2], t[i][3]);
+            for (int j = 0; j < 3; j++) gw[k * 9 + i * 3 + j] += o[j];
+        }
+    }
+}
+
+static void grad_step(const group *g, const float *gy, int64_t k, float *pad) {
+    int64_t i = k / g->s->cout, c = k % g->s->cout;
+    const float *gyc = gy + ((g->n0 + i) * g->s->cout + c) * g->s->ho * g->s->wo;
+    transform_grad(g->m + c * g->p->cols + i * g->p->nt, gyc, g->s, g->p, pad);
+}
+
+/* M[xi] (cout, cin) (+)= Z[xi] (cout, gi nt) V[xi]^T. */
+static void weight_product_step(const group *g, int64_t xi, float *mm, int64_t ms, bool first) {
+    const graft_conv2d_shape *s = g->s;
+    const plan *p = g->p;
+    graft_sgemm(false, true, s->cout, s->cin, g->gi * p->nt, 1.0f, g->m + xi * p->mp, p->cols, g->v + xi * p->vp,
+                p->cols, first ? 0.0f : 1.0f, mm + xi * ms, s->cin);
+}
+
+size_t graft_winograd_weight_grad_scratch(const graft_conv2d_shape *s, int team) {
+    plan p = plan_of(s, 2, WGRAD_COLUMNS);
+    if (team < 1) team = 1;
+    return 16 * (size_t)skewed(s->cout * s->cin) + group_floats(&p) + (size_t)team * pad_floats(&p);
+}
+
+/* Groups one after another, each shared by the team: transforms by (image, channel), GEMMs
+ * by position, so every M[xi] sums its groups in the same order whatever the team. */
+void graft_winograd_weight_grad(float *gw, const float *gy, const float *x, const graft_conv2d_shape *s,
+                                float *scratch, int team) {
+    plan p = plan_of(s, 2, WGRAD_COLUMNS);
+    int64_t ms = skewed(s->cout * s->cin);
+    float *mm = scratch, *v = mm + 16 * ms, *pads = v + group_floats(&p);
+    size_t pad = pad_floats(&p);
+    if (team < 1 || omp_in_parallel()) team = 1;
+    for (int64_t index = 0; index < p.groups; index++) {
+        group g = group_at(NULL, x, NULL, NULL, s, &p, index, false, v);
+#pragma omp parallel num_threads(team)
+        {
+            float *mine = pads + pad * (size_t)omp_get_thread_num();
+#pragma omp for schedule(static)
+            for (int64_t k = 0; k < g.gi * s->cin; k++) input_step(&g, k, mine);
+#pragma omp for schedule(static)
+            for (int64_t k = 0; k < g.gi * s->cout; k++) grad_step(&g, gy, k, mine);
+#pragma omp for schedule(static)
+            for (int64_t xi = 0; xi < 16; xi++) weight_product_step(&g, xi, mm, ms, index == 0);
+        }
+    }
+    if (p.groups > 0) transform_weight_grad(gw, mm, ms, s);
 }

@@ -37,4 +37,11 @@ size_t graft_winograd_scratch(const graft_conv2d_shape *s, int m, int team);
 void graft_winograd_forward(float *y, const float *x, const float *u, const float *b, const graft_conv2d_shape *s,
                             int m, bool accumulate, float *scratch, int team);
 
+/* Floats of scratch for graft_winograd_weight_grad with a team of `team` threads. */
+size_t graft_winograd_weight_grad_scratch(const graft_conv2d_shape *s, int team);
+/* gw += the weight gradient of y = x conv w for the output gradient gy, by F(2x2, 3x3)'s
+ * transforms (for any s that graft_winograd_tile runs by tiles of 2). */
+void graft_winograd_weight_grad(float *gw, const float *gy, const float *x, const graft_conv2d_shape *s,
+                                float *scratch, int team);
+
 #endif
