@@ -23,10 +23,8 @@ static int64_t tiles_of(const graft_conv2d_shape *s, int m) {
 }
 
 /* Measured on ResNet's layers (bench/suite.lua): the weight transform, done per call, is
- * repaid over two or more images but not one (a prepared transform always is); per call,
- * maps under 8x8 leave F(2x2)'s GEMMs too narrow to repay it, but with a prepared one they
- * still win (512 @7, batch 1: 2.5 -> 1.7 ms; batch 4: 7.0 -> 5.0 ms; 256 @7: 0.9 -> 0.4).
- * F(4x4) is for prepared transforms only (inference
+ * repaid over two or more images but not one (a prepared transform always is); maps under
+ * 8x8 leave F(2x2)'s GEMMs too narrow. F(4x4) is for prepared transforms only (inference
  * and frozen layers, never a gradient) and only with enough tiles: its transform is 36
  * floats per weight pair, so with few tiles reading it costs more than the multiplies it
  * saves. */
@@ -35,7 +33,7 @@ int graft_winograd_tile(const graft_conv2d_shape *s, bool prepared) {
           s->ph <= 2 && s->pw <= 2 && s->cin >= 16 && s->cout >= 16))
         return 0;
     if (prepared && s->n * tiles_of(s, 4) >= F4_MIN_TILES) return 4;
-    if (prepared || (s->n >= 2 && s->ho >= 8 && s->wo >= 8 && s->h >= 8 && s->w >= 8)) return 2;
+    if ((prepared || s->n >= 2) && s->ho >= 8 && s->wo >= 8 && s->h >= 8 && s->w >= 8) return 2;
     return 0;
 }
 
