@@ -102,11 +102,11 @@ static void col2im_add(float *gx, const float *gcol, int64_t channels, const gra
 }
 
 /* One thread's scratch on the im2col path: its columns, and for backward the column
- * gradient and private weight and bias gradients. */
+ * gradient and a private weight gradient. */
 static size_t im2col_scratch(const graft_conv2d_shape *s, bool backward) {
     size_t k = (size_t)(s->cin / s->groups * s->kh * s->kw), howo = (size_t)(s->ho * s->wo);
     size_t col = pointwise(s) ? 0 : k * howo;
-    return col + (backward ? col + (size_t)s->cout * k + (size_t)s->cout : 0);
+    return col + (backward ? col + (size_t)s->cout * k : 0);
 }
 
 /* Threads for the image loop: one per image up to the team, else BLAS gets them all. */
@@ -253,13 +253,11 @@ void graft_conv2d_forward(float *y, const float *x, const float *w, const float 
     }
 }
 
-/* One image's share of the gradients; gw/gb are this thread's accumulators. */
-static void backward_image(float *gx, float *gw, float *gb, const float *gy, const float *x,
-                           const float *w, const graft_conv2d_shape *s, float *col, float *gcol) {
+/* One image's share of the gradients; gw is this thread's accumulator. */
+static void backward_image(float *gx, float *gw, const float *gy, const float *x, const float *w,
+                           const graft_conv2d_shape *s, float *col, float *gcol) {
     int64_t cin_g = s->cin / s->groups, cout_g = s->cout / s->groups;
     int64_t k = cin_g * s->kh * s->kw, howo = s->ho * s->wo, hw = s->h * s->w;
-    if (gb)
-        for (int64_t c = 0; c < s->cout; c++) gb[c] += (float)graft_vsum(gy + c * howo, howo);
     for (int64_t g = 0; g < s->groups; g++) {
         const float *gyg = gy + g * cout_g * howo, *wg = w + g * cout_g * k, *xg = x + g * cin_g * hw;
         if (gw) {   /* gw_g += gy_g col^T */
@@ -285,13 +283,8 @@ static void backward_image(float *gx, float *gw, float *gb, const float *gy, con
  * output-gradient row, gw each tap's dot product of gradient and input rows (summed in
  * eight lanes, so it vectorises without reassociating a single running sum). */
 GRAFT_CLONES
-static void depthwise_plane_grad(float *restrict gxc, float *restrict gwc, float *gb, const float *restrict gyc,
+static void depthwise_plane_grad(float *restrict gxc, float *restrict gwc, const float *restrict gyc,
                                  const float *restrict xc, const float *restrict wc, const graft_conv2d_shape *s) {
-    if (gb) {
-        float acc = 0.0f;
-        for (int64_t k = 0; k < s->ho * s->wo; k++) acc += gyc[k];
-        *gb += acc;
-    }
     for (int64_t oh = 0; oh < s->ho; oh++) {
         const float *restrict gyr = gyc + oh * s->wo;
         for (int64_t i = 0; i < s->kh; i++) {
@@ -326,8 +319,8 @@ static void depthwise_plane_grad(float *restrict gxc, float *restrict gwc, float
     }
 }
 
-static void depthwise_backward(float *gx, float *gw, float *gb, const float *gy, const float *x,
-                               const float *w, const graft_conv2d_shape *s) {
+static void depthwise_backward(float *gx, float *gw, const float *gy, const float *x, const float *w,
+                               const graft_conv2d_shape *s) {
     int64_t mult = s->cout / s->groups, hw = s->h * s->w, howo = s->ho * s->wo;
     int threads = graft_threads_for(s->n * s->cout * howo * s->kh * s->kw);
     /* One input channel per iteration: it owns gx[., ci] and the gw rows of its outputs, and
@@ -337,8 +330,8 @@ static void depthwise_backward(float *gx, float *gw, float *gb, const float *gy,
         for (int64_t n = 0; n < s->n; n++)
             for (int64_t co = ci * mult; co < (ci + 1) * mult; co++)
                 depthwise_plane_grad(gx ? gx + (n * s->cin + ci) * hw : NULL, gw ? gw + co * s->kh * s->kw : NULL,
-                                     gb ? gb + co : NULL, gy + (n * s->cout + co) * howo,
-                                     x + (n * s->cin + ci) * hw, w + co * s->kh * s->kw, s);
+                                     gy + (n * s->cout + co) * howo, x + (n * s->cin + ci) * hw,
+                                     w + co * s->kh * s->kw, s);
 }
 
 /* gb += gy summed over images and positions: channels in parallel, images in order. */
@@ -351,8 +344,9 @@ static void bias_grad(float *gb, const float *gy, const graft_conv2d_shape *s) {
 
 void graft_conv2d_backward(float *gx, float *gw, float *gb, const float *gy, const float *x,
                            const float *w, const graft_conv2d_shape *s, float *scratch, int team) {
+    if (gb) bias_grad(gb, gy, s);   /* the same on every path */
     if (depthwise(s)) {
-        depthwise_backward(gx, gw, gb, gy, x, w, s);
+        depthwise_backward(gx, gw, gy, x, w, s);
         return;
     }
     int m = graft_winograd_tile(s, false);
@@ -364,7 +358,6 @@ void graft_conv2d_backward(float *gx, float *gw, float *gb, const float *gy, con
                                    scratch + graft_winograd_weight_floats(&g, m), team);
         }
         if (gw) graft_winograd_weight_grad(gw, gy, x, s, scratch, team);
-        if (gb) bias_grad(gb, gy, s);
         return;
     }
     int threads = image_threads(s, team);
@@ -373,32 +366,24 @@ void graft_conv2d_backward(float *gx, float *gw, float *gb, const float *gy, con
     size_t col = pointwise(s) ? 0 : (size_t)(k * howo), per = im2col_scratch(s, true);
     if (threads <= 1) {
         for (int64_t n = 0; n < s->n; n++)
-            backward_image(gx ? gx + n * xs : NULL, gw, gb, gy + n * ys, x + n * xs, w, s, scratch,
-                           scratch + col);
+            backward_image(gx ? gx + n * xs : NULL, gw, gy + n * ys, x + n * xs, w, s, scratch, scratch + col);
         return;
     }
-    /* Images in parallel, a fixed share per thread; each thread sums its weight and bias
-     * gradients apart, and the partial sums are added in thread order, so the result does
-     * not depend on timing (a resumed run must repeat an uninterrupted one bit for bit). */
+    /* Images in parallel, a fixed share per thread; each thread sums its weight gradient
+     * apart, and the partial sums are added in thread order, so the result does not depend
+     * on timing (a resumed run must repeat an uninterrupted one bit for bit). */
     size_t wn = (size_t)(s->cout * k);
-    for (int t = 0; t < threads; t++) {
-        float *mine = scratch + per * (size_t)t;
-        if (gw) memset(mine + 2 * col, 0, sizeof(float) * wn);
-        if (gb) memset(mine + 2 * col + wn, 0, sizeof(float) * (size_t)s->cout);
-    }
+    if (gw)
+        for (int t = 0; t < threads; t++) memset(scratch + per * (size_t)t + 2 * col, 0, sizeof(float) * wn);
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t n = 0; n < s->n; n++) {
         float *mine = scratch + per * (size_t)omp_get_thread_num();
-        backward_image(gx ? gx + n * xs : NULL, gw ? mine + 2 * col : NULL, gb ? mine + 2 * col + wn : NULL,
-                       gy + n * ys, x + n * xs, w, s, mine, mine + col);
+        backward_image(gx ? gx + n * xs : NULL, gw ? mine + 2 * col : NULL, gy + n * ys, x + n * xs, w, s, mine,
+                       mine + col);
     }
-    for (int t = 0; t < threads; t++) {
-        const float *mine = scratch + per * (size_t)t;
-        if (gw)
-            for (size_t i = 0; i < wn; i++) gw[i] += mine[2 * col + i];
-        if (gb)
-            for (int64_t i = 0; i < s->cout; i++) gb[i] += mine[2 * col + wn + (size_t)i];
-    }
+    if (gw)
+        for (int t = 0; t < threads; t++)
+            for (size_t i = 0; i < wn; i++) gw[i] += scratch[per * (size_t)t + 2 * col + i];
 }
 
 /* Scratch through the ctx, like tensors: the same sizes come back every step, and a cached
