@@ -49,14 +49,20 @@ static graft_status plan(geometry *g, int64_t out_size[GRAFT_MAX_DIMS], const gr
     return GRAFT_OK;
 }
 
-/* Max over each window, without positions: a row at a time, each window tap compared
- * against the output row over the columns where it reads real pixels (padding never wins),
- * a select the compiler vectorises. NaN wins, as in PyTorch. */
+/* Max over each window, a row at a time: each window tap is compared against the output
+ * row over the columns where it reads real pixels (padding never wins), a select the
+ * compiler vectorises. With ip, each maximum's position in its plane (ih * W + iw) too, for
+ * the backward. The first tap in window order wins a tie and the last NaN wins outright, as
+ * in PyTorch; the first real tap is always taken (so a window of -inf still names one). */
 GRAFT_CLONES
-static void max_plane(float *restrict yp, const float *restrict xp, const geometry *g, const graft_pool2d_opts *o) {
+static void max_plane(float *restrict yp, int64_t *restrict ip, const float *restrict xp, const geometry *g,
+                      const graft_pool2d_opts *o) {
     for (int64_t oh = 0; oh < g->oh; oh++) {
         float *restrict yr = yp + oh * g->ow;
+        int64_t *restrict ir = ip ? ip + oh * g->ow : NULL;
         for (int64_t ow = 0; ow < g->ow; ow++) yr[ow] = -INFINITY;
+        if (ir)
+            for (int64_t ow = 0; ow < g->ow; ow++) ir[ow] = -1;
         for (int64_t i = 0; i < o->kernel[0]; i++) {
             int64_t ih = oh * o->stride[0] - o->padding[0] + i * o->dilation[0];
             if (ih < 0 || ih >= g->h) continue;
@@ -64,35 +70,13 @@ static void max_plane(float *restrict yp, const float *restrict xp, const geomet
             for (int64_t j = 0; j < o->kernel[1]; j++) {
                 int64_t off = j * o->dilation[1] - o->padding[1], lo, hi, sw = o->stride[1];
                 graft_valid_range(off, sw, g->w, g->ow, &lo, &hi);
-                for (int64_t ow = lo; ow < hi; ow++) {
-                    float v = xr[ow * sw + off], best = yr[ow];
-                    yr[ow] = v > best || v != v ? v : best;
+                if (!ir) {
+                    for (int64_t ow = lo; ow < hi; ow++) {
+                        float v = xr[ow * sw + off], best = yr[ow];
+                        yr[ow] = v > best || v != v ? v : best;
+                    }
+                    continue;
                 }
-            }
-        }
-    }
-}
-
-/* max_plane that also keeps each maximum's position in its plane (ih * W + iw), for the
- * backward: the first tap in window order wins a tie and the last NaN wins outright, as in
- * PyTorch; the first real tap is always taken (so a window of -inf still names one). */
-GRAFT_CLONES
-static void max_plane_at(float *restrict yp, int64_t *restrict ip, const float *restrict xp, const geometry *g,
-                         const graft_pool2d_opts *o) {
-    for (int64_t oh = 0; oh < g->oh; oh++) {
-        float *restrict yr = yp + oh * g->ow;
-        int64_t *restrict ir = ip + oh * g->ow;
-        for (int64_t ow = 0; ow < g->ow; ow++) {
-            yr[ow] = -INFINITY;
-            ir[ow] = -1;
-        }
-        for (int64_t i = 0; i < o->kernel[0]; i++) {
-            int64_t ih = oh * o->stride[0] - o->padding[0] + i * o->dilation[0];
-            if (ih < 0 || ih >= g->h) continue;
-            const float *restrict xr = xp + ih * g->w;
-            for (int64_t j = 0; j < o->kernel[1]; j++) {
-                int64_t off = j * o->dilation[1] - o->padding[1], lo, hi, sw = o->stride[1];
-                graft_valid_range(off, sw, g->w, g->ow, &lo, &hi);
                 for (int64_t ow = lo; ow < hi; ow++) {
                     float v = xr[ow * sw + off], best = yr[ow];
                     bool take = ir[ow] < 0 || v > best || v != v;
@@ -104,7 +88,7 @@ static void max_plane_at(float *restrict yp, int64_t *restrict ip, const float *
     }
 }
 
-/* max_plane_at for the common 2x2 window at stride 2 with no padding and no partial
+/* max_plane with positions for the common 2x2 window at stride 2 with no padding and no partial
  * window: the four taps of each window read straight, the same choices in the same order
  * (short rows left the general loop's per-tap passes mostly overhead). */
 GRAFT_CLONES
@@ -141,21 +125,16 @@ graft_status graft_max_pool2d(graft_ctx *ctx, graft_tensor *out, graft_tensor *i
     st = graft_contiguous_as(ctx, &cx, x, GRAFT_F32, err);
     if (st == GRAFT_OK) st = graft_tensor_alloc(out, ctx, GRAFT_F32, x->ndim, size, err);
     if (st == GRAFT_OK && idx) st = graft_tensor_alloc(idx, ctx, GRAFT_I64, x->ndim, size, err);
-    if (st == GRAFT_OK && !idx) {
+    if (st == GRAFT_OK) {
         const float *px = graft_tensor_data(&cx);
         float *py = graft_tensor_data(out);
-        int nt = graft_threads_for(g.planes * g.oh * g.ow * o->kernel[0] * o->kernel[1]);
-#pragma omp parallel for num_threads(nt) schedule(static)
-        for (int64_t p = 0; p < g.planes; p++) max_plane(py + p * g.oh * g.ow, px + p * g.h * g.w, &g, o);
-    } else if (st == GRAFT_OK) {
-        const float *px = graft_tensor_data(&cx);
-        float *py = graft_tensor_data(out);
-        int64_t *pi = graft_tensor_data(idx);
-        int nt = graft_threads_for(g.planes * g.oh * g.ow * o->kernel[0] * o->kernel[1]);
+        int64_t *pi = idx ? graft_tensor_data(idx) : NULL, ps = g.oh * g.ow;
+        bool plain = pi && plain_2x2(&g, o);
+        int nt = graft_threads_for(g.planes * ps * o->kernel[0] * o->kernel[1]);
 #pragma omp parallel for num_threads(nt) schedule(static)
         for (int64_t p = 0; p < g.planes; p++) {
-            if (plain_2x2(&g, o)) max_plane_at_2x2(py + p * g.oh * g.ow, pi + p * g.oh * g.ow, px + p * g.h * g.w, &g);
-            else max_plane_at(py + p * g.oh * g.ow, pi + p * g.oh * g.ow, px + p * g.h * g.w, &g, o);
+            if (plain) max_plane_at_2x2(py + p * ps, pi + p * ps, px + p * g.h * g.w, &g);
+            else max_plane(py + p * ps, pi ? pi + p * ps : NULL, px + p * g.h * g.w, &g, o);
         }
     } else {
         graft_tensor_release(out);
