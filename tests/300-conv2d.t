@@ -135,10 +135,11 @@ do
   local x, w, b = graft.randn{1, 32, 15, 14}, graft.randn{48, 32, 3, 3} * 0.05, graft.randn{48}
   local keep = {}
   local y = F.conv2d(x, w, b, {padding = 1}, keep)
-  local made = keep.winograd
-  T.ok(made ~= nil and made:numel() == 16 * 48 * 32, "the first call leaves the 16 x cout x cin transform in keep")
+  local made = keep.prepared
+  T.ok(made ~= nil and made:size(1) == 16 and made:size(2) >= 48 * 32,
+       "the first call leaves the transform (16 positions of a cout x cin matrix) in keep")
   local y2 = F.conv2d(x, w, b, {padding = 1}, keep)
-  T.ok(keep.winograd == made and (y2 - y):abs():max():item() == 0, "the next call reuses it, with the same result")
+  T.ok(keep.prepared == made and (y2 - y):abs():max():item() == 0, "the next call reuses it, with the same result")
   local err = float64_error(x, w, b, 1, y)
   T.diag(("one image by a kept Winograd transform: max error %.3g of the largest output"):format(err))
   T.ok(err < 1e-5, "one image by a kept Winograd transform is within 1e-5 of the float64 reference")
@@ -153,10 +154,49 @@ do
     T.ok(serr < 1e-5, ("a kept transform on x%s, padding %d: error %.3g of the largest, within 1e-5"):format(
       T.render(c[1]), c[2], serr))
   end
-  local bad = {winograd = graft.zeros{10}}
+  local bad = {prepared = graft.zeros{10}}
   local ok, msg = pcall(F.conv2d, x, w, b, {padding = 1}, bad)
-  T.ok(not ok and tostring(msg):find("not the transform of a {48,32,3,3} weight", 1, true),
+  T.ok(not ok and tostring(msg):find("were not made for a {48,32,3,3} weight", 1, true),
        "a kept transform of another weight's size is refused: " .. tostring(msg))
+end
+
+-- Kept weights on the other convolutions: packed once for graft's own GEMM (where the CPU
+-- has AVX-512), which makes each image's im2col columns a panel at a time (wide maps) or all
+-- at once (maps narrower than 16), or reads a 1x1 convolution's input as it lies. Against
+-- PyTorch, on shapes around the kernel's edges: channels past whole panels of 12 rows,
+-- outputs past whole panels of 32 columns, strides, dilation, padding, one image and three.
+do
+  local cases = {   -- x, w, stride, padding, dilation
+    {{1, 3, 40, 38}, {20, 3, 7, 7}, 2, 3, 1},
+    {{3, 8, 9, 11}, {13, 8, 3, 3}, 2, 1, 1},
+    {{1, 16, 20, 21}, {36, 16, 1, 1}, 2, 0, 1},
+    {{3, 16, 12, 17}, {25, 16, 1, 1}, 1, 0, 1},
+    {{1, 8, 19, 23}, {12, 8, 3, 3}, 1, 2, 2},
+    {{2, 24, 7, 7}, {40, 24, 3, 3}, 2, 1, 1},
+  }
+  local inp, code, ys, keeps = {}, {}, {}, {}
+  for i, c in ipairs(cases) do
+    local x, w, b = graft.randn(c[1]), graft.randn(c[2]) * 0.1, graft.randn{c[2][1]}
+    local opts = {stride = c[3], padding = c[4], dilation = c[5]}
+    keeps[i] = {}
+    F.conv2d(x, w, b, opts, keeps[i])
+    ys[i] = F.conv2d(x, w, b, opts, keeps[i])
+    inp["x" .. i], inp["w" .. i], inp["b" .. i] = x, w, b
+    code[#code + 1] = ("out['y%d'] = F.conv2d(inp['x%d'], inp['w%d'], inp['b%d'], stride=%d, padding=%d, dilation=%d)")
+      :format(i, i, i, i, c[3], c[4], c[5])
+  end
+  local want = oracle.run(table.concat(code, "\n"), inp)
+  for i, c in ipairs(cases) do
+    local name = ("kept %s weight on x%s, stride %d, padding %d, dilation %d"):format(T.render(c[2]), T.render(c[1]),
+      c[3], c[4], c[5])
+    local kept = keeps[i].prepared
+    T.ok(kept == nil or (kept:size(1) == 1 and kept:size(2) == math.ceil(c[2][1] / 12) * 12 * c[2][2] * c[2][3] * c[2][4]),
+         name .. ": the weight is kept packed in panels of 12 rows" .. (kept and "" or " (no AVX-512: nothing kept)"))
+    T.close(ys[i], want["y" .. i], name .. ": agrees with PyTorch", 1e-5, 1e-5)
+    local y1 = on_one_thread(function() return F.conv2d(inp["x" .. i], inp["w" .. i], inp["b" .. i],
+      {stride = c[3], padding = c[4], dilation = c[5]}, keeps[i]) end)
+    T.close(y1, ys[i], name .. ": the same on one thread", 1e-6, 1e-6)
+  end
 end
 
 -- With a kept transform and enough tiles in the batch, the forward runs as F(4x4, 3x3): 36
@@ -177,7 +217,7 @@ do
     local keep = {}
     local y = F.conv2d(x, w, b, {padding = c[3]}, keep)
     local name = ("F(4x4) %s pad %d"):format(table.concat(c[1], "x"), c[3])
-    T.ok(keep.winograd and keep.winograd:numel() == 36 * c[2][1] * c[2][2], name .. ": keeps the 36 x cout x cin transform")
+    T.ok(keep.prepared and keep.prepared:size(1) == 36, name .. ": keeps the transform at 36 positions")
     local err, direct = float64_error(x, w, b, c[3], y)
     T.ok(err < 2e-5, ("%s: within 2e-5 of the float64 reference (%.3g; direct float32 %.3g)"):format(name, err, direct))
     worst, worst_direct = math.max(worst, err), math.max(worst_direct, direct)
@@ -190,13 +230,13 @@ do
   local x, w = graft.randn{8, 32, 12, 12}, graft.randn{32, 32, 3, 3} * 0.05
   local keep = {}
   local y8 = F.conv2d(x, w, nil, {padding = 1}, keep)
-  T.is(keep.winograd:numel(), 36 * 32 * 32, "eight 12x12 images: F(4x4)")
+  T.is(keep.prepared:size(1), 36, "eight 12x12 images: F(4x4)")
   local one = x:narrow(1, 1, 1):contiguous()
   local y1 = F.conv2d(one, w, nil, {padding = 1}, keep)
-  T.is(keep.winograd:numel(), 16 * 32 * 32, "then one image: F(2x2), its transform made in place of the other")
+  T.is(keep.prepared:size(1), 16, "then one image: F(2x2), its transform made in place of the other")
   T.close(y1, y8:narrow(1, 1, 1), "both give the same first image", 1e-5, 1e-5)
   local again = F.conv2d(x, w, nil, {padding = 1}, keep)
-  T.ok(keep.winograd:numel() == 36 * 32 * 32 and (again - y8):abs():max():item() == 0,
+  T.ok(keep.prepared:size(1) == 36 and (again - y8):abs():max():item() == 0,
        "and back to eight: F(4x4) again, the same result")
   local empty = F.conv2d(graft.randn{0, 32, 12, 12}, w, nil, {padding = 1}, keep)
   T.is(table.concat(empty:size(), "x"), "0x32x12x12", "an empty batch gives an empty result")

@@ -245,7 +245,7 @@ do
   check("folded inference agrees with the unfolded layers")
   local kept = rawget(conv, "_kept")
   graft.no_grad(net, x)
-  T.ok(kept ~= nil and rawget(conv, "_kept") == kept and kept.winograd ~= nil,
+  T.ok(kept ~= nil and rawget(conv, "_kept") == kept and kept.prepared ~= nil,
        "the next call reuses the folded weights and their Winograd transform")
   graft.no_grad(function() conv.weight:mul_(1.5) end)
   check("after an in-place write to the weight")
@@ -264,7 +264,7 @@ do
   local plain = nn.Conv2d(16, 16, 3, {padding = 1})
   plain:freeze()
   local y1 = plain(x)
-  T.ok(rawget(plain, "_kept") and rawget(plain, "_kept").winograd, "a frozen convolution keeps its Winograd transform")
+  T.ok(rawget(plain, "_kept") and rawget(plain, "_kept").prepared, "a frozen convolution keeps its Winograd transform")
   graft.no_grad(function() plain.weight:mul_(-1) end)
   T.close(plain(x), graft.F.conv2d(x, plain.weight, plain.bias, {padding = 1}), "and drops it when the weight changes", 1e-5, 1e-5)
   T.ok((plain(x) - y1):abs():max():item() > 0.1, "the comparison is not vacuous")

@@ -10,6 +10,7 @@
 #include "../core/threads.h"
 #include "copy.h"
 #include "matmul.h"
+#include "packed_gemm.h"
 #include "vecmath.h"
 #include "winograd.h"
 #include "window.h"
@@ -115,13 +116,120 @@ static int image_threads(const graft_conv2d_shape *s, int team) {
     return s->n < team ? (int)s->n : team;
 }
 
+/* The packed path (prepared weights, one group): the GEMM makes each image's im2col
+ * columns a panel at a time, so no image's columns are ever stored whole, except on maps
+ * narrower than PANEL_MIN_WIDTH, whose panels would be made of many short runs: their
+ * columns, small at that size, are made once per image (by all the threads at batch 1). */
+enum { PANEL_MIN_WIDTH = 16 };
+
+static bool whole_columns(const graft_conv2d_shape *s) { return !pointwise(s) && s->wo < PANEL_MIN_WIDTH; }
+
+typedef struct {
+    const float *x;   /* one image */
+    const graft_conv2d_shape *s;
+} image_columns;
+
+/* panel (k rows of GRAFT_PACKED_COLS) = the im2col columns n0 .. n0 + width of one image,
+ * a run of output positions along one output row at a time. */
+static void im2col_panel(float *panel, int64_t n0, int64_t width, const void *arg) {
+    const image_columns *im = arg;
+    const graft_conv2d_shape *s = im->s;
+    for (int64_t t = 0; t < width;) {
+        int64_t oh = (n0 + t) / s->wo, ow0 = (n0 + t) % s->wo;
+        int64_t end = ow0 + (s->wo - ow0 < width - t ? s->wo - ow0 : width - t);
+        for (int64_t c = 0; c < s->cin; c++)
+            for (int64_t i = 0; i < s->kh; i++) {
+                int64_t ih = oh * s->sh - s->ph + i * s->dh;
+                const float *row = ih >= 0 && ih < s->h ? im->x + (c * s->h + ih) * s->w : NULL;
+                for (int64_t j = 0; j < s->kw; j++) {
+                    float *dst = panel + ((c * s->kh + i) * s->kw + j) * GRAFT_PACKED_COLS + t;
+                    int64_t off = j * s->dw - s->pw, lo = end, hi = end, ow = ow0;
+                    if (row) {   /* [lo, hi): the run's positions that read real pixels */
+                        graft_valid_range(off, s->sw, s->w, s->wo, &lo, &hi);
+                        lo = lo < ow0 ? ow0 : lo > end ? end : lo;
+                        hi = hi < lo ? lo : hi > end ? end : hi;
+                    }
+                    for (; ow < lo; ow++) dst[ow - ow0] = 0;
+                    for (; ow < hi; ow++) dst[ow - ow0] = row[ow * s->sw + off];
+                    for (; ow < end; ow++) dst[ow - ow0] = 0;
+                }
+            }
+        t += end - ow0;
+    }
+}
+
+/* Per image: its whole columns, or a panel for each thread of its GEMM. */
+static size_t packed_scratch_per_image(const graft_conv2d_shape *s, int gemm_threads) {
+    int64_t k = s->cin * s->kh * s->kw;
+    if (whole_columns(s)) return (size_t)(k * s->ho * s->wo);
+    graft_packed_rhs panels = {.fill = im2col_panel};
+    return pointwise(s) ? 0 : graft_packed_scratch(k, &panels, gemm_threads);
+}
+
+static size_t packed_scratch(const graft_conv2d_shape *s, int team) {
+    int threads = image_threads(s, team);
+    return threads > 1 ? packed_scratch_per_image(s, 1) * (size_t)threads : packed_scratch_per_image(s, team);
+}
+
+/* y (one image) = pw conv x + b on `threads` threads (1: inside the image loop). */
+static void packed_image(float *y, const float *x, const float *pw, const float *b, const graft_conv2d_shape *s,
+                         float *scratch, int threads) {
+    int64_t k = s->cin * s->kh * s->kw, howo = s->ho * s->wo, hw = s->h * s->w;
+    image_columns im = {x, s};
+    graft_packed_rhs rhs = {.fill = im2col_panel, .arg = &im};
+    if (pointwise(s)) rhs = (graft_packed_rhs){.b = x, .ldb = howo};
+    if (whole_columns(s)) {
+#pragma omp parallel num_threads(threads) if (threads > 1)
+        {   /* split by input channel */
+            int t = omp_get_thread_num(), nt = omp_get_num_threads();
+            int64_t c0 = s->cin * t / nt, c1 = s->cin * (t + 1) / nt;
+            if (c1 > c0) im2col(scratch + c0 * s->kh * s->kw * howo, x + c0 * hw, c1 - c0, s);
+        }
+        rhs = (graft_packed_rhs){.b = scratch, .ldb = howo};
+    }
+    graft_packed_gemm(y, howo, pw, s->cout, k, &rhs, howo, b, false, scratch, threads);
+}
+
+static void packed_forward(float *y, const float *x, const float *pw, const float *b, const graft_conv2d_shape *s,
+                           float *scratch, int team) {
+    int threads = image_threads(s, team);
+    int64_t xs = s->cin * s->h * s->w, ys = s->cout * s->ho * s->wo;
+    if (threads > 1) {
+        size_t per = packed_scratch_per_image(s, 1);
+#pragma omp parallel for num_threads(threads) schedule(dynamic)
+        for (int64_t n = 0; n < s->n; n++)
+            packed_image(y + n * ys, x + n * xs, pw, b, s, scratch + per * (size_t)omp_get_thread_num(), 1);
+        return;
+    }
+    int inner = graft_threads_for(ys * s->cin * s->kh * s->kw) > 1 ? team : 1;
+    for (int64_t n = 0; n < s->n; n++) packed_image(y + n * ys, x + n * xs, pw, b, s, scratch, inner);
+}
+
+/* The preparation of s's weight for tiles of `tile` (0: the packed weight itself). */
+static graft_conv2d_prepared form_of(const graft_conv2d_shape *s, int tile, bool packed) {
+    graft_conv2d_prepared p = {.tile = tile, .packed = packed};
+    if (tile) {
+        p.positions = (tile + 2) * (tile + 2);
+        p.floats = (int64_t)graft_winograd_position_floats(s, packed);
+    } else if (packed && s->groups == 1 && !depthwise(s)) {
+        p.positions = 1;
+        p.floats = (int64_t)graft_packed_floats(s->cout, s->cin * s->kh * s->kw);
+    }
+    return p;
+}
+
+graft_conv2d_prepared graft_conv2d_prepared_of(const graft_conv2d_shape *s) {
+    return form_of(s, graft_winograd_tile(s, true), graft_packed_available());
+}
+
 size_t graft_conv2d_scratch(const graft_conv2d_shape *s, int team, bool backward, bool prepared) {
     if (depthwise(s)) return 0;
     int m = graft_winograd_tile(s, prepared && !backward);
-    if (!backward && m) return graft_winograd_scratch(s, m, team) + (prepared ? 0 : graft_winograd_weight_floats(s, m));
+    if (!backward && m) return graft_winograd_scratch(s, m, team) + (prepared ? 0 : graft_winograd_weight_floats(s, m, false));
+    if (!backward && prepared) return packed_scratch(s, team);
     if (backward && m) {   /* the input and weight gradients by Winograd, one after the other */
         graft_conv2d_shape g = graft_winograd_input_grad_shape(s);
-        size_t input = graft_winograd_scratch(&g, m, team) + graft_winograd_weight_floats(&g, m);
+        size_t input = graft_winograd_scratch(&g, m, team) + graft_winograd_weight_floats(&g, m, false);
         size_t weight = graft_winograd_weight_grad_scratch(s, team);
         return input > weight ? input : weight;
     }
@@ -228,12 +336,17 @@ void graft_conv2d_forward(float *y, const float *x, const float *w, const float 
     }
     int m = graft_winograd_tile(s, u != NULL);
     if (m) {
+        bool packed = u && graft_conv2d_prepared_of(s).packed;
         if (!u) {
-            graft_winograd_transform_weights(scratch, w, s, m, false);
+            graft_winograd_transform_weights(scratch, w, s, m, false, false);
             u = scratch;
-            scratch += graft_winograd_weight_floats(s, m);
+            scratch += graft_winograd_weight_floats(s, m, false);
         }
-        graft_winograd_forward(y, x, u, b, s, m, false, scratch, team);
+        graft_winograd_forward(y, x, u, packed, b, s, m, false, scratch, team);
+        return;
+    }
+    if (u) {
+        packed_forward(y, x, u, b, s, scratch, team);
         return;
     }
     int threads = image_threads(s, team);
@@ -353,9 +466,9 @@ void graft_conv2d_backward(float *gx, float *gw, float *gb, const float *gy, con
     if (m) {
         if (gx) {   /* the input gradient is a 3x3 convolution of gy */
             graft_conv2d_shape g = graft_winograd_input_grad_shape(s);
-            graft_winograd_transform_weights(scratch, w, &g, m, true);
-            graft_winograd_forward(gx, gy, scratch, NULL, &g, m, true,
-                                   scratch + graft_winograd_weight_floats(&g, m), team);
+            graft_winograd_transform_weights(scratch, w, &g, m, true, false);
+            graft_winograd_forward(gx, gy, scratch, false, NULL, &g, m, true,
+                                   scratch + graft_winograd_weight_floats(&g, m, false), team);
         }
         if (gw) graft_winograd_weight_grad(gw, gy, x, s, scratch, team);
         return;
@@ -398,25 +511,39 @@ static graft_status alloc_scratch(graft_ctx *ctx, graft_tensor *t, size_t floats
     return st;
 }
 
-/* The prepared Winograd transform to use, made now if `prepared` is empty or holds the
- * transform for the other tile size (the batch size decides it); NULL when none is wanted
- * or this convolution does not run by Winograd. */
-static graft_status prepare_winograd(graft_ctx *ctx, graft_tensor *prepared, const graft_tensor *cw,
-                                     const graft_conv2d_shape *s, const float **u, graft_error *err) {
+/* Whether t holds a preparation of s's weight in the form of p. */
+static bool holds(const graft_tensor *t, const graft_conv2d_prepared *p) {
+    return t->dtype == GRAFT_F32 && t->ndim == 2 && t->size[0] == p->positions && t->size[1] == p->floats &&
+           graft_tensor_is_contiguous(t);
+}
+
+/* The prepared weights to use (NULL: none wanted, or none for this convolution), made now if
+ * `prepared` is empty or holds the form another batch size called for: the Winograd
+ * transform for the other tile size, or the plain packing. Anything else in it is an error. */
+static graft_status prepare_weights(graft_ctx *ctx, graft_tensor *prepared, const graft_tensor *cw,
+                                    const graft_conv2d_shape *s, const float **u, graft_error *err) {
     *u = NULL;
-    int m = prepared ? graft_winograd_tile(s, true) : 0;
-    if (!m) return GRAFT_OK;
-    int64_t n = (int64_t)graft_winograd_weight_floats(s, m);
-    int64_t other = (int64_t)graft_winograd_weight_floats(s, m == 2 ? 4 : 2);
-    if (prepared->storage && prepared->ndim == 1 && prepared->size[0] == other) graft_tensor_release(prepared);
+    graft_conv2d_prepared p = graft_conv2d_prepared_of(s);
+    if (!prepared || !p.positions) return GRAFT_OK;
+    if (prepared->storage && !holds(prepared, &p)) {
+        bool other = false;
+        for (int tile = 0; tile <= 4; tile += 2) {
+            graft_conv2d_prepared q = form_of(s, tile, p.packed);
+            other = other || (q.positions && holds(prepared, &q));
+        }
+        if (!other)
+            return graft_error_set(err, GRAFT_EINVAL, "the prepared weights were not made for a {%lld,%lld,%lld,%lld} "
+                                   "weight", (long long)s->cout, (long long)(s->cin / s->groups), (long long)s->kh,
+                                   (long long)s->kw);
+        graft_tensor_release(prepared);
+    }
     if (!prepared->storage) {
-        graft_status st = graft_tensor_alloc(prepared, ctx, GRAFT_F32, 1, &n, err);
+        int64_t size[2] = {p.positions, p.floats};
+        graft_status st = graft_tensor_alloc(prepared, ctx, GRAFT_F32, 2, size, err);
         if (st != GRAFT_OK) return st;
-        graft_winograd_transform_weights(graft_tensor_data(prepared), graft_tensor_data(cw), s, m, false);
-    } else if (prepared->dtype != GRAFT_F32 || prepared->ndim != 1 || prepared->size[0] != n ||
-               !graft_tensor_is_contiguous(prepared)) {
-        return graft_error_set(err, GRAFT_EINVAL, "the prepared Winograd weights are not the transform of "
-                               "a {%lld,%lld,3,3} weight", (long long)s->cout, (long long)s->cin);
+        float *dst = graft_tensor_data(prepared);
+        if (p.tile) graft_winograd_transform_weights(dst, graft_tensor_data(cw), s, p.tile, false, p.packed);
+        else graft_pack_rows(dst, graft_tensor_data(cw), s->cout, s->cin * s->kh * s->kw, s->cin * s->kh * s->kw);
     }
     *u = graft_tensor_data(prepared);
     return GRAFT_OK;
@@ -435,7 +562,7 @@ graft_status graft_conv2d(graft_ctx *ctx, graft_tensor *out, const graft_tensor 
     else graft_tensor_init_empty(&cw);
     if (st == GRAFT_OK && b) st = graft_contiguous_as(ctx, &cb, b, GRAFT_F32, err);
     const float *u = NULL;
-    if (st == GRAFT_OK) st = prepare_winograd(ctx, prepared, &cw, &s, &u, err);
+    if (st == GRAFT_OK) st = prepare_weights(ctx, prepared, &cw, &s, &u, err);
     int64_t size[4] = {s.n, s.cout, s.ho, s.wo};
     if (st == GRAFT_OK) st = graft_tensor_alloc(out, ctx, GRAFT_F32, 4, size, err);
     int team = graft_threads_get();   /* read once: scratch is sized for this team */

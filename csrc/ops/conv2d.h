@@ -23,9 +23,23 @@ typedef struct {
 graft_status graft_conv2d_plan(graft_conv2d_shape *s, const graft_tensor *x, const graft_tensor *w,
                                const graft_tensor *b, const graft_conv2d_opts *o, graft_error *err);
 
+/* What a convolution's prepared weights hold (see graft_conv2d): `positions` rows of
+ * `floats`. The Winograd transform for tiles of `tile` ((tile + 2)^2 positions of a cout x
+ * cin matrix), or with tile 0 the weight itself as a cout x (cin kh kw) matrix (one
+ * position); packed: each position packed for graft_packed_gemm (packed_gemm.h), else as it
+ * lies. positions 0: nothing is worth keeping (no Winograd, and the packed kernel is not
+ * available or does not serve grouped convolutions). The form depends on the batch size. */
+typedef struct {
+    int tile;
+    bool packed;
+    int64_t positions, floats;
+} graft_conv2d_prepared;
+graft_conv2d_prepared graft_conv2d_prepared_of(const graft_conv2d_shape *s);
+
 /* y (n, cout, ho, wo) = x (n, cin, h, w) conv w + b (cout) or NULL. Contiguous data. u: w's
- * prepared Winograd transform (see graft_conv2d), or NULL. team: graft's thread count, read
- * once for both the scratch size and the call (another state may change it meanwhile). */
+ * preparation in the form graft_conv2d_prepared_of(s) gives, or NULL. team: graft's thread
+ * count, read once for both the scratch size and the call (another state may change it
+ * meanwhile). */
 void graft_conv2d_forward(float *y, const float *x, const float *w, const float *u, const float *b,
                           const graft_conv2d_shape *s, float *scratch, int team);
 /* Accumulates (+=) into gx, gw, gb; NULL = nobody needs that gradient, and its GEMMs are
@@ -37,11 +51,12 @@ void graft_conv2d_backward(float *gx, float *gw, float *gb, const float *gy, con
 size_t graft_conv2d_scratch(const graft_conv2d_shape *s, int team, bool backward, bool prepared);
 
 /* out (empty) = conv2d(x, w, b); b may be NULL. prepared, for weights that stay unchanged
- * between calls (inference, frozen layers), keeps w's Winograd transform: NULL, none kept;
- * an empty tensor is filled when this convolution runs by Winograd, a filled one is used as
- * it is (the caller makes a new one when w changes), and one made for the other tile size
- * (another batch size) is made again in its place. A prepared transform lets a single image
- * run by Winograd, whose per-call transform would not be repaid, and batches by F(4x4). */
+ * between calls (inference, frozen layers), keeps w's preparation (its Winograd transform,
+ * or the weight packed for the GEMM): NULL, none kept; an empty tensor is filled when this
+ * convolution has a preparation, a filled one is used as it is (the caller makes a new one
+ * when w changes), and one made in another form (for another batch size) is made again in
+ * its place. A prepared transform lets a single image run by Winograd, whose per-call
+ * transform would not be repaid, and batches by F(4x4). */
 graft_status graft_conv2d(graft_ctx *ctx, graft_tensor *out, const graft_tensor *x,
                           const graft_tensor *w, const graft_tensor *b, const graft_conv2d_opts *o,
                           graft_tensor *prepared, graft_error *err);

@@ -7,6 +7,7 @@
 
 #include "../core/threads.h"
 #include "matmul.h"
+#include "packed_gemm.h"
 #include "vecmath.h"
 
 /* GEMMs narrower than MIN_COLUMNS tiles leave OpenBLAS's kernel starved: images are grouped
@@ -91,8 +92,12 @@ static int workers(const plan *p, int team) {
     return p->groups > 0 && p->groups < team ? (int)p->groups : team;
 }
 
-size_t graft_winograd_weight_floats(const graft_conv2d_shape *s, int m) {
-    return (size_t)((m + 2) * (m + 2)) * (size_t)(s->cout * s->cin);
+size_t graft_winograd_position_floats(const graft_conv2d_shape *s, bool packed) {
+    return packed ? graft_packed_floats(s->cout, s->cin) : (size_t)(s->cout * s->cin);
+}
+
+size_t graft_winograd_weight_floats(const graft_conv2d_shape *s, int m, bool packed) {
+    return (size_t)((m + 2) * (m + 2)) * graft_winograd_position_floats(s, packed);
 }
 
 /* Group threads each hold one group's V and M; a group alone is shared by the whole team,
@@ -122,10 +127,12 @@ static void g_times(float *out, float g0, float g1, float g2, int m) {
 }
 
 /* U[xi][co][ci] = G g G^T. */
-void graft_winograd_transform_weights(float *u, const float *w, const graft_conv2d_shape *s, int m, bool flipped) {
-    int64_t co_n = s->cout, ci_n = s->cin, plane = co_n * ci_n;
+void graft_winograd_transform_weights(float *u, const float *w, const graft_conv2d_shape *s, int m, bool flipped,
+                                      bool packed) {
+    int64_t co_n = s->cout, ci_n = s->cin, plane = (int64_t)graft_winograd_position_floats(s, packed);
     int a = m + 2;
-#pragma omp parallel for num_threads(graft_threads_for(plane * 64)) schedule(static)
+    if (packed) memset(u, 0, sizeof(float) * graft_winograd_weight_floats(s, m, true));   /* the panels' padding */
+#pragma omp parallel for num_threads(graft_threads_for(co_n * ci_n * 64)) schedule(static)
     for (int64_t co = 0; co < co_n; co++)
         for (int64_t ci = 0; ci < ci_n; ci++) {
             float g[3][3];
@@ -136,7 +143,8 @@ void graft_winograd_transform_weights(float *u, const float *w, const graft_conv
             for (int j = 0; j < 3; j++) g_times(gg[j], g[0][j], g[1][j], g[2][j], m);
             for (int i = 0; i < a; i++) {
                 g_times(col, gg[0][i], gg[1][i], gg[2][i], m);
-                for (int j = 0; j < a; j++) u[(int64_t)(i * a + j) * plane + co * ci_n + ci] = col[j];
+                int64_t at = packed ? graft_packed_index(co, ci, ci_n) : co * ci_n + ci;
+                for (int j = 0; j < a; j++) u[(int64_t)(i * a + j) * plane + at] = col[j];
             }
         }
 }
@@ -312,7 +320,7 @@ typedef struct {
     const graft_conv2d_shape *s;
     const plan *p;
     int64_t n0, gi;
-    bool accumulate;
+    bool accumulate, packed;
 } group;
 
 static void input_step(const group *g, int64_t k, float *pad) {
@@ -325,6 +333,12 @@ static void input_step(const group *g, int64_t k, float *pad) {
 static void product_step(const group *g, int64_t xi) {
     const graft_conv2d_shape *s = g->s;
     const plan *p = g->p;
+    if (g->packed) {
+        graft_packed_rhs v = {.b = g->v + xi * p->vp, .ldb = p->cols};
+        graft_packed_gemm(g->m + xi * p->mp, p->cols, g->u + xi * (int64_t)graft_packed_floats(s->cout, s->cin),
+                          s->cout, s->cin, &v, g->gi * p->nt, NULL, false, NULL, 1);
+        return;
+    }
     graft_sgemm(false, false, s->cout, g->gi * p->nt, s->cin, 1.0f, g->u + xi * s->cout * s->cin, s->cin,
                 g->v + xi * p->vp, p->cols, 0.0f, g->m + xi * p->mp, p->cols);
 }
@@ -337,14 +351,14 @@ static void output_step(const group *g, int64_t k, float *pad) {
 }
 
 static group group_at(float *y, const float *x, const float *u, const float *b, const graft_conv2d_shape *s,
-                      const plan *p, int64_t index, bool accumulate, float *v) {
+                      const plan *p, int64_t index, bool accumulate, bool packed, float *v) {
     int64_t n0 = index * p->g, gi = s->n - n0 < p->g ? s->n - n0 : p->g;
     return (group){.y = y, .v = v, .m = v + (int64_t)(p->a * p->a) * p->vp, .x = x, .u = u, .b = b, .s = s, .p = p,
-                   .n0 = n0, .gi = gi, .accumulate = accumulate};
+                   .n0 = n0, .gi = gi, .accumulate = accumulate, .packed = packed};
 }
 
-void graft_winograd_forward(float *y, const float *x, const float *u, const float *b, const graft_conv2d_shape *s,
-                            int m, bool accumulate, float *scratch, int team) {
+void graft_winograd_forward(float *y, const float *x, const float *u, bool packed, const float *b,
+                            const graft_conv2d_shape *s, int m, bool accumulate, float *scratch, int team) {
     plan p = plan_of(s, m, MIN_COLUMNS);
     int w = workers(&p, team);
     size_t per = group_floats(&p), pad = pad_floats(&p);
@@ -352,7 +366,7 @@ void graft_winograd_forward(float *y, const float *x, const float *u, const floa
     int64_t positions = p.a * p.a;
     if (w == 1 && team > 1 && !omp_in_parallel()) {   /* fewer groups than threads: share each */
         for (int64_t index = 0; index < p.groups; index++) {
-            group g = group_at(y, x, u, b, s, &p, index, accumulate, scratch);
+            group g = group_at(y, x, u, b, s, &p, index, accumulate, packed, scratch);
 #pragma omp parallel num_threads(team)
             {
                 float *mine = pads + pad * (size_t)omp_get_thread_num();
@@ -370,7 +384,7 @@ void graft_winograd_forward(float *y, const float *x, const float *u, const floa
 #pragma omp parallel for num_threads(w) schedule(dynamic)
     for (int64_t index = 0; index < p.groups; index++) {
         int t = omp_get_thread_num();
-        group g = group_at(y, x, u, b, s, &p, index, accumulate, scratch + per * (size_t)t);
+        group g = group_at(y, x, u, b, s, &p, index, accumulate, packed, scratch + per * (size_t)t);
         float *mine = pads + pad * (size_t)t;
         for (int64_t k = 0; k < g.gi * s->cin; k++) input_step(&g, k, mine);
         for (int64_t xi = 0; xi < positions; xi++) product_step(&g, xi);
@@ -475,7 +489,7 @@ void graft_winograd_weight_grad(float *gw, const float *gy, const float *x, cons
     size_t pad = pad_floats(&p);
     if (team < 1 || omp_in_parallel()) team = 1;
     for (int64_t index = 0; index < p.groups; index++) {
-        group g = group_at(NULL, x, NULL, NULL, s, &p, index, false, v);
+        group g = group_at(NULL, x, NULL, NULL, s, &p, index, false, false, v);
 #pragma omp parallel num_threads(team)
         {
             float *mine = pads + pad * (size_t)omp_get_thread_num();

@@ -24,18 +24,21 @@ int graft_winograd_tile(const graft_conv2d_shape *s, bool prepared);
 /* The shape of the convolution that gives the input gradient of s: gy (n, cout, ho, wo)
  * with the weights rotated and transposed, padding 2 - p, output (n, cin, h, w). */
 graft_conv2d_shape graft_winograd_input_grad_shape(const graft_conv2d_shape *s);
-/* U, the transformed weights: (m + 2)^2 x cout x cin floats. flipped: s is an input
- * gradient's shape (see graft_winograd_input_grad_shape) and w that convolution's
- * (cin, cout, 3, 3) weight as it is. */
-size_t graft_winograd_weight_floats(const graft_conv2d_shape *s, int m);
-void graft_winograd_transform_weights(float *u, const float *w, const graft_conv2d_shape *s, int m, bool flipped);
+/* U, the transformed weights: (m + 2)^2 positions of a cout x cin matrix, as it lies or
+ * packed for graft_packed_gemm (packed_gemm.h). flipped: s is an input gradient's shape (see
+ * graft_winograd_input_grad_shape) and w that convolution's (cin, cout, 3, 3) weight as it
+ * is. */
+size_t graft_winograd_position_floats(const graft_conv2d_shape *s, bool packed);
+size_t graft_winograd_weight_floats(const graft_conv2d_shape *s, int m, bool packed);
+void graft_winograd_transform_weights(float *u, const float *w, const graft_conv2d_shape *s, int m, bool flipped,
+                                      bool packed);
 /* Floats of scratch for graft_winograd_forward with a team of `team` threads: a group of
  * images per thread, or a lone group shared by the team. */
 size_t graft_winograd_scratch(const graft_conv2d_shape *s, int m, int team);
-/* y = x conv U + b (b may be NULL) by tiles of m; accumulate: y += instead (gradients
- * accumulate). */
-void graft_winograd_forward(float *y, const float *x, const float *u, const float *b, const graft_conv2d_shape *s,
-                            int m, bool accumulate, float *scratch, int team);
+/* y = x conv U + b (b may be NULL) by tiles of m, U packed or not; accumulate: y += instead
+ * (gradients accumulate). */
+void graft_winograd_forward(float *y, const float *x, const float *u, bool packed, const float *b,
+                            const graft_conv2d_shape *s, int m, bool accumulate, float *scratch, int team);
 
 /* Floats of scratch for graft_winograd_weight_grad with a team of `team` threads. */
 size_t graft_winograd_weight_grad_scratch(const graft_conv2d_shape *s, int team);

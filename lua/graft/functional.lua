@@ -19,12 +19,13 @@ local function split_bias(b, opts)
 end
 
 --- conv2d(x, w [, b] [, {stride, padding, dilation, groups}])
--- keep (used by nn.Conv2d): a table in which the kernel leaves w's Winograd transform, to
--- reuse on the next call; the caller drops it when w changes.
+-- keep (used by nn.Conv2d): a table in which the kernel leaves w's preparation (its
+-- Winograd transform, or w packed for the GEMM), to reuse on the next call; the caller drops
+-- it when w changes.
 function F.conv2d(x, w, b, opts, keep)
   b, opts = split_bias(b, opts)
-  local y, winograd = K.conv2d(x, w, b, opts, keep and (keep.winograd or true))
-  if keep then keep.winograd = winograd end
+  local y, prepared = K.conv2d(x, w, b, opts, keep and (keep.prepared or true))
+  if keep then keep.prepared = prepared end
   if should_record(x, w, b) then
     record(y, "conv2d", function(c, g, needs)
       return K.conv2d_grad(g, c.x, c.w, c.opts, needs[1], needs[2], needs[3])
