@@ -158,12 +158,13 @@ static void im2col_panel(float *panel, int64_t n0, int64_t width, const void *ar
     }
 }
 
-/* Per image: its whole columns, or a panel for each thread of its GEMM. */
+/* Per image: its whole columns (if made so), and what its GEMM needs on gemm_threads. */
 static size_t packed_scratch_per_image(const graft_conv2d_shape *s, int gemm_threads) {
-    int64_t k = s->cin * s->kh * s->kw;
-    if (whole_columns(s)) return (size_t)(k * s->ho * s->wo);
-    graft_packed_rhs panels = {.fill = im2col_panel};
-    return pointwise(s) ? 0 : graft_packed_scratch(k, &panels, gemm_threads);
+    int64_t k = s->cin * s->kh * s->kw, howo = s->ho * s->wo;
+    size_t whole = whole_columns(s) ? (size_t)(k * howo) : 0;
+    graft_packed_rhs rhs = {.b = NULL, .ldb = howo};
+    if (!pointwise(s) && !whole_columns(s)) rhs = (graft_packed_rhs){.fill = im2col_panel};
+    return whole + graft_packed_scratch(s->cout, howo, k, &rhs, gemm_threads);
 }
 
 static size_t packed_scratch(const graft_conv2d_shape *s, int team) {
@@ -186,6 +187,7 @@ static void packed_image(float *y, const float *x, const float *pw, const float 
             if (c1 > c0) im2col(scratch + c0 * s->kh * s->kw * howo, x + c0 * hw, c1 - c0, s);
         }
         rhs = (graft_packed_rhs){.b = scratch, .ldb = howo};
+        scratch += k * howo;
     }
     graft_packed_gemm(y, howo, pw, s->cout, k, &rhs, howo, b, false, scratch, threads);
 }

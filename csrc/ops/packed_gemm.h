@@ -18,8 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GRAFT_PACKED_ROWS 12   /* a's rows per panel: 12 x 2 accumulators of 16 floats */
-#define GRAFT_PACKED_COLS 32   /* b's columns per panel: two vectors */
+#define GRAFT_PACKED_ROWS 32   /* a's rows per panel: two vectors */
+#define GRAFT_PACKED_COLS 32   /* b's columns per panel that the caller makes: two vectors */
 
 bool graft_packed_available(void);
 /* Floats that an (m x k) matrix packs into (rows padded with zeros to whole panels). */
@@ -43,8 +43,9 @@ typedef struct {
     const void *arg;
 } graft_packed_rhs;
 
-/* Floats of scratch graft_packed_gemm needs: a panel per thread when b is made by fill. */
-size_t graft_packed_scratch(int64_t k, const graft_packed_rhs *rhs, int threads);
+/* Floats of scratch graft_packed_gemm needs for this product: a panel per thread when b is
+ * made by fill, or a transposed copy of c when narrow b runs by column tiles. */
+size_t graft_packed_scratch(int64_t m, int64_t n, int64_t k, const graft_packed_rhs *rhs, int threads);
 /* c (row stride ldc) = pa b (+ bias[row], bias may be NULL; relu: max(0, .)), on `threads`
  * threads (1 inside a parallel region). Never allocates, never fails. */
 void graft_packed_gemm(float *c, int64_t ldc, const float *pa, int64_t m, int64_t k, const graft_packed_rhs *rhs,

@@ -85,6 +85,13 @@ static size_t group_floats(const plan *p) { return (size_t)(p->a * p->a) * (size
  * phases) and one more row to pad them in; also the output's m row buffers. */
 static size_t pad_floats(const plan *p) { return (size_t)(p->m * p->th + 3) * (size_t)(p->m * (p->tw + 1)); }
 
+/* Each team member's own buffer: its padded rows in the transforms and, in between, the
+ * packed GEMM's scratch (at most a transposed cout x cols product, packed_gemm.h). */
+static size_t member_floats(const graft_conv2d_shape *s, const plan *p) {
+    size_t product = (size_t)p->cols * graft_packed_floats(s->cout, 1);
+    return pad_floats(p) > product ? pad_floats(p) : product;
+}
+
 /* Groups worked on at once: one per thread of the team, as many as there are (at least
  * one, so an empty batch still names a valid team size). */
 static int workers(const plan *p, int team) {
@@ -105,7 +112,7 @@ size_t graft_winograd_weight_floats(const graft_conv2d_shape *s, int m, bool pac
 size_t graft_winograd_scratch(const graft_conv2d_shape *s, int m, int team) {
     plan p = plan_of(s, m, MIN_COLUMNS);
     if (team < 1) team = 1;
-    return (size_t)workers(&p, team) * group_floats(&p) + (size_t)team * pad_floats(&p);
+    return (size_t)workers(&p, team) * group_floats(&p) + (size_t)team * member_floats(s, &p);
 }
 
 /* G g for one column g of the kernel: G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1] (m = 2),
@@ -330,13 +337,13 @@ static void input_step(const group *g, int64_t k, float *pad) {
 }
 
 /* M[xi] (cout, gi nt) = U[xi] (cout, cin) V[xi] (cin, gi nt). */
-static void product_step(const group *g, int64_t xi) {
+static void product_step(const group *g, int64_t xi, float *mine) {
     const graft_conv2d_shape *s = g->s;
     const plan *p = g->p;
     if (g->packed) {
         graft_packed_rhs v = {.b = g->v + xi * p->vp, .ldb = p->cols};
         graft_packed_gemm(g->m + xi * p->mp, p->cols, g->u + xi * (int64_t)graft_packed_floats(s->cout, s->cin),
-                          s->cout, s->cin, &v, g->gi * p->nt, NULL, false, NULL, 1);
+                          s->cout, s->cin, &v, g->gi * p->nt, NULL, false, mine, 1);
         return;
     }
     graft_sgemm(false, false, s->cout, g->gi * p->nt, s->cin, 1.0f, g->u + xi * s->cout * s->cin, s->cin,
@@ -361,7 +368,7 @@ void graft_winograd_forward(float *y, const float *x, const float *u, bool packe
                             const graft_conv2d_shape *s, int m, bool accumulate, float *scratch, int team) {
     plan p = plan_of(s, m, MIN_COLUMNS);
     int w = workers(&p, team);
-    size_t per = group_floats(&p), pad = pad_floats(&p);
+    size_t per = group_floats(&p), pad = member_floats(s, &p);
     float *pads = scratch + per * (size_t)w;
     int64_t positions = p.a * p.a;
     if (w == 1 && team > 1 && !omp_in_parallel()) {   /* fewer groups than threads: share each */
@@ -373,7 +380,7 @@ void graft_winograd_forward(float *y, const float *x, const float *u, bool packe
 #pragma omp for schedule(static)
                 for (int64_t k = 0; k < g.gi * s->cin; k++) input_step(&g, k, mine);
 #pragma omp for schedule(static)
-                for (int64_t xi = 0; xi < positions; xi++) product_step(&g, xi);
+                for (int64_t xi = 0; xi < positions; xi++) product_step(&g, xi, mine);
 #pragma omp for schedule(static)
                 for (int64_t k = 0; k < g.gi * s->cout; k++) output_step(&g, k, mine);
             }
@@ -387,7 +394,7 @@ void graft_winograd_forward(float *y, const float *x, const float *u, bool packe
         group g = group_at(y, x, u, b, s, &p, index, accumulate, packed, scratch + per * (size_t)t);
         float *mine = pads + pad * (size_t)t;
         for (int64_t k = 0; k < g.gi * s->cin; k++) input_step(&g, k, mine);
-        for (int64_t xi = 0; xi < positions; xi++) product_step(&g, xi);
+        for (int64_t xi = 0; xi < positions; xi++) product_step(&g, xi, mine);
         for (int64_t k = 0; k < g.gi * s->cout; k++) output_step(&g, k, mine);
     }
 }

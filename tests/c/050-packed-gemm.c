@@ -1,6 +1,6 @@
 /* graft_packed_gemm (csrc/ops/packed_gemm.h) against a double-precision product: shapes
- * around the tile edges (rows past whole panels of 12, columns past 16 and 32), bias and
- * ReLU, b read where it lies (with a row stride wider than n) and made by a panel callback,
+ * around the edges of both tiles (rows past whole panels, columns past 12, 16 and 32), bias
+ * and ReLU, b read where it lies (with a row stride wider than n) and made by a panel callback,
  * on one thread and on two with either split (column panels, row panels). */
 #include <math.h>
 #include <stdint.h>
@@ -42,7 +42,7 @@ static double worst_error(int64_t m, int64_t n, int64_t k, bool fill, bool bias,
     graft_pack_rows(pa, a, m, k, k);
     matrix_ref ref = {b, ldb, k};
     graft_packed_rhs rhs = fill ? (graft_packed_rhs){.fill = copy_panel, .arg = &ref} : (graft_packed_rhs){.b = b, .ldb = ldb};
-    float *scratch = malloc(sizeof(float) * (graft_packed_scratch(k, &rhs, threads) + 1));
+    float *scratch = malloc(sizeof(float) * (graft_packed_scratch(m, n, k, &rhs, threads) + 1));
     graft_packed_gemm(c, ldc, pa, m, k, &rhs, n, bias ? bv : NULL, relu, scratch, threads);
     double worst = 0;
     for (int64_t i = 0; i < m; i++) {
@@ -64,8 +64,11 @@ static double worst_error(int64_t m, int64_t n, int64_t k, bool fill, bool bias,
 }
 
 int main(void) {
-    static const int64_t shapes[][3] = {{1, 1, 1}, {12, 32, 7}, {13, 33, 20}, {64, 49, 576}, {25, 16, 9},
-                                        {11, 17, 64}, {40, 200, 147}, {512, 49, 300}, {24, 31, 1}};
+    /* row tiles: 1x1x1 to 24x31x1 and 62x100x17 (a last tile of 8 rows); column tiles (narrow
+     * b, whole panels of rows): 64x49x576 to 32x49x100, k past blocks of 256 among them */
+    static const int64_t shapes[][3] = {{1, 1, 1},     {12, 32, 7},   {13, 33, 20},  {25, 16, 9},   {11, 17, 64},
+                                        {40, 200, 147}, {24, 31, 1},  {62, 100, 17}, {64, 49, 576}, {512, 49, 300},
+                                        {96, 20, 700}, {64, 5, 257},  {32, 49, 100}};
     int count = (int)(sizeof shapes / sizeof shapes[0]);
     tap_plan(4 * count + 1);
     if (!graft_packed_available()) {
@@ -85,6 +88,6 @@ int main(void) {
             tap_ok(e <= 4 * 1.2e-7 * sqrt((double)k), name);
         }
     }
-    tap_ok(graft_packed_floats(13, 5) == 24 * 5, "13 rows pack into two panels of 12");
+    tap_ok(graft_packed_floats(40, 5) == 64 * 5, "40 rows pack into two panels of 32");
     return tap_failed != 0;
 }
