@@ -1,6 +1,7 @@
 /* conv2d: im2col/col2im + GEMM per image and group; direct loops for depthwise. Images run
  * in parallel (each on a single-threaded BLAS call) when there are at least two; a single
- * image gets all threads inside BLAS. */
+ * image gets all threads inside BLAS. Prepared weights (inference, frozen layers) run on
+ * graft's packed-weight GEMM instead (packed_gemm.h), or by Winograd on a kept transform. */
 #include "conv2d.h"
 
 #include <stdlib.h>

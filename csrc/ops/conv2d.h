@@ -1,6 +1,8 @@
 /* 2-D convolution, NCHW, f32: im2col + cblas_sgemm per image and group, Winograd for 3x3
  * stride-1 ones (winograd.h), the GEMM alone for 1x1 convolutions with stride 1 and no
- * padding, and direct loops for depthwise ones (one input channel per group).
+ * padding, and direct loops for depthwise ones (one input channel per group). Weights
+ * prepared once (graft_conv2d's `prepared`) run on graft's packed-weight GEMM
+ * (packed_gemm.h), which makes im2col columns as it goes.
  * graft_conv2d / graft_conv2d_grad validate, allocate and call the kernels, which never
  * allocate and never fail. */
 #ifndef GRAFT_OPS_CONV2D_H

@@ -70,8 +70,9 @@ local function fold(conv, bn)
 end
 
 -- What an unchanging layer derives from its weights (the folded weight and bias, the
--- kernel's Winograd transform) is kept until a tensor it came from is replaced or written
--- in place (Tensor:version counts writes), so inference and frozen trunks pay for it once.
+-- kernel's Winograd transform or packed weight) is kept until a tensor it came from is
+-- replaced or written in place (Tensor:version counts writes), so inference and frozen
+-- trunks pay for it once.
 local function kept(conv, bn)
   local src = {conv.weight, conv.bias or false, bn and bn.weight or false, bn and bn.bias or false,
                bn and bn.running_mean or false, bn and bn.running_var or false}
