@@ -8,8 +8,8 @@
  * Why not BLAS: a BLAS call packs both operands on every call. At batch 1 the weights are
  * the large operand (512 x 4608 against 49 columns in ResNet's last layers), and OpenBLAS
  * spent a fifth of a resnet18 forward copying them; its kernel also runs narrow products
- * (49 or 196 columns) at 60-70% of the rate this one keeps (bench/: 111-128 against 150-170
- * GFLOP/s on two cores). The kernel is AVX-512 only: where the CPU lacks it,
+ * (49 or 196 columns) at 55-65% of the rate this one keeps (107-123 against 171-194 GFLOP/s
+ * on two cores, docs/performance.md). The kernel is AVX-512 only: where the CPU lacks it,
  * graft_packed_available() is false and callers keep BLAS. */
 #ifndef GRAFT_OPS_PACKED_GEMM_H
 #define GRAFT_OPS_PACKED_GEMM_H
