@@ -159,13 +159,20 @@ static void im2col_panel(float *panel, int64_t n0, int64_t width, const void *ar
     }
 }
 
+/* Where an image's GEMM reads its columns: the input itself (1x1), the whole im2col in
+ * `whole` (narrow maps), or panels made from im (the rest). Sizing scratch asks with NULLs. */
+static graft_packed_rhs image_rhs(const graft_conv2d_shape *s, const image_columns *im, const float *whole) {
+    int64_t howo = s->ho * s->wo;
+    if (pointwise(s)) return (graft_packed_rhs){.b = im ? im->x : NULL, .ldb = howo};
+    if (whole_columns(s)) return (graft_packed_rhs){.b = whole, .ldb = howo};
+    return (graft_packed_rhs){.fill = im2col_panel, .arg = im};
+}
+
 /* Per image: its whole columns (if made so), and what its GEMM needs on gemm_threads. */
 static size_t packed_scratch_per_image(const graft_conv2d_shape *s, int gemm_threads) {
     int64_t k = s->cin * s->kh * s->kw, howo = s->ho * s->wo;
-    size_t whole = whole_columns(s) ? (size_t)(k * howo) : 0;
-    graft_packed_rhs rhs = {.b = NULL, .ldb = howo};
-    if (!pointwise(s) && !whole_columns(s)) rhs = (graft_packed_rhs){.fill = im2col_panel};
-    return whole + graft_packed_scratch(s->cout, howo, k, &rhs, gemm_threads);
+    graft_packed_rhs rhs = image_rhs(s, NULL, NULL);
+    return (whole_columns(s) ? (size_t)(k * howo) : 0) + graft_packed_scratch(s->cout, howo, k, &rhs, gemm_threads);
 }
 
 static size_t packed_scratch(const graft_conv2d_shape *s, int team) {
@@ -178,8 +185,7 @@ static void packed_image(float *y, const float *x, const float *pw, const float 
                          float *scratch, int threads) {
     int64_t k = s->cin * s->kh * s->kw, howo = s->ho * s->wo, hw = s->h * s->w;
     image_columns im = {x, s};
-    graft_packed_rhs rhs = {.fill = im2col_panel, .arg = &im};
-    if (pointwise(s)) rhs = (graft_packed_rhs){.b = x, .ldb = howo};
+    graft_packed_rhs rhs = image_rhs(s, &im, scratch);
     if (whole_columns(s)) {
 #pragma omp parallel num_threads(threads) if (threads > 1)
         {   /* split by input channel */
@@ -187,7 +193,6 @@ static void packed_image(float *y, const float *x, const float *pw, const float 
             int64_t c0 = s->cin * t / nt, c1 = s->cin * (t + 1) / nt;
             if (c1 > c0) im2col(scratch + c0 * s->kh * s->kw * howo, x + c0 * hw, c1 - c0, s);
         }
-        rhs = (graft_packed_rhs){.b = scratch, .ldb = howo};
         scratch += k * howo;
     }
     graft_packed_gemm(y, howo, pw, s->cout, k, &rhs, howo, b, false, scratch, threads);

@@ -38,8 +38,11 @@ bool graft_packed_available(void) {
 #endif
 }
 
+/* m rows padded to whole panels: the packed weight's rows, the transposed product's row length. */
+static int64_t padded_rows(int64_t m) { return (m + PANEL - 1) / PANEL * PANEL; }
+
 size_t graft_packed_floats(int64_t m, int64_t k) {
-    return (size_t)((m + PANEL - 1) / PANEL * PANEL) * (size_t)k;
+    return (size_t)padded_rows(m) * (size_t)k;
 }
 
 void graft_pack_rows(float *pa, const float *a, int64_t m, int64_t k, int64_t lda) {
@@ -54,12 +57,11 @@ void graft_pack_rows(float *pa, const float *a, int64_t m, int64_t k, int64_t ld
 static bool by_columns(int64_t m, int64_t n, const graft_packed_rhs *rhs) {
     if (rhs->fill || n < 1 || m < 1) return false;
     int64_t tail = n % COLS, lanes_n = n / COLS * COLS + (tail == 0 ? 0 : tail <= 16 ? 16 : COLS);
-    int64_t lanes_m = (m + PANEL - 1) / PANEL * PANEL;
-    return (double)n / (double)lanes_n + 0.1 < (double)m / (double)lanes_m;
+    return (double)n / (double)lanes_n + 0.1 < (double)m / (double)padded_rows(m);
 }
 
 size_t graft_packed_scratch(int64_t m, int64_t n, int64_t k, const graft_packed_rhs *rhs, int threads) {
-    if (by_columns(m, n, rhs)) return (size_t)n * (size_t)((m + PANEL - 1) / PANEL * PANEL);
+    if (by_columns(m, n, rhs)) return (size_t)n * (size_t)padded_rows(m);
     return rhs->fill ? (size_t)(threads > 1 ? threads : 1) * (size_t)k * COLS : 0;
 }
 
@@ -177,7 +179,7 @@ static void by_row_tiles(float *c, int64_t ldc, const float *pa, int64_t m, int6
 static void by_column_tiles(float *c, int64_t ldc, const float *pa, int64_t m, int64_t k, const float *b, int64_t ldb,
                             int64_t n, const float *bias, bool relu, float *ct, int64_t p0, int64_t p1, int64_t g0,
                             int64_t g1) {
-    int64_t ldt = (m + PANEL - 1) / PANEL * PANEL;
+    int64_t ldt = padded_rows(m);
     for (int64_t k0 = 0; k0 < k; k0 += K_BLOCK) {
         int64_t kb = k - k0 < K_BLOCK ? k - k0 : K_BLOCK;
         for (int64_t p = p0; p < p1; p++)

@@ -340,14 +340,14 @@ static void input_step(const group *g, int64_t k, float *pad) {
 static void product_step(const group *g, int64_t xi, float *mine) {
     const graft_conv2d_shape *s = g->s;
     const plan *p = g->p;
+    const float *u = g->u + xi * (int64_t)graft_winograd_position_floats(s, g->packed);
     if (g->packed) {
         graft_packed_rhs v = {.b = g->v + xi * p->vp, .ldb = p->cols};
-        graft_packed_gemm(g->m + xi * p->mp, p->cols, g->u + xi * (int64_t)graft_packed_floats(s->cout, s->cin),
-                          s->cout, s->cin, &v, g->gi * p->nt, NULL, false, mine, 1);
+        graft_packed_gemm(g->m + xi * p->mp, p->cols, u, s->cout, s->cin, &v, g->gi * p->nt, NULL, false, mine, 1);
         return;
     }
-    graft_sgemm(false, false, s->cout, g->gi * p->nt, s->cin, 1.0f, g->u + xi * s->cout * s->cin, s->cin,
-                g->v + xi * p->vp, p->cols, 0.0f, g->m + xi * p->mp, p->cols);
+    graft_sgemm(false, false, s->cout, g->gi * p->nt, s->cin, 1.0f, u, s->cin, g->v + xi * p->vp, p->cols, 0.0f,
+                g->m + xi * p->mp, p->cols);
 }
 
 static void output_step(const group *g, int64_t k, float *pad) {
