@@ -145,14 +145,17 @@ do
   T.ok(err < 1e-5, "one image by a kept Winograd transform is within 1e-5 of the float64 reference")
   local y1, threads = on_one_thread(function() return F.conv2d(x, w, b, {padding = 1}, keep) end)
   T.close(y1, y, "one image on one thread gives the result of the shared " .. threads, 1e-6, 1e-6)
-  -- kept transforms on small maps (on im2col or F(4x4), as the batch's tiles decide): 7x7
-  -- (ResNet's last stage), an odd 5x3, and 1x1 and 2x2 with padding as large as the map
-  for _, c in ipairs({{{1, 64, 7, 7}, 1}, {{2, 16, 5, 3}, 1}, {{1, 16, 1, 1}, 1}, {{1, 16, 2, 2}, 2}}) do
+  -- kept transforms on small maps (F(2x2) from 4x4, else im2col or F(4x4), as the map and
+  -- the batch's tiles decide): 7x7 (ResNet's last stage), 4x4, an odd 5x3, and 1x1 and 2x2
+  -- with padding as large as the map; the forms' positions: 16, 16, 1, 1, 1
+  for _, c in ipairs({{{1, 64, 7, 7}, 1, 16}, {{1, 32, 4, 4}, 1, 16}, {{2, 16, 5, 3}, 1, 1},
+                      {{1, 16, 1, 1}, 1, 1}, {{1, 16, 2, 2}, 2, 1}}) do
     local xs, ws, bs = graft.randn(c[1]), graft.randn{24, c[1][2], 3, 3} * 0.05, graft.randn{24}
-    local small = F.conv2d(xs, ws, bs, {padding = c[2]}, {})
+    local kept = {}
+    local small = F.conv2d(xs, ws, bs, {padding = c[2]}, kept)
     local serr = float64_error(xs, ws, bs, c[2], small)
-    T.ok(serr < 1e-5, ("a kept transform on x%s, padding %d: error %.3g of the largest, within 1e-5"):format(
-      T.render(c[1]), c[2], serr))
+    T.ok(serr < 1e-5 and kept.prepared:size(1) == c[3], ("a kept transform on x%s, padding %d (%d positions): error %.3g of the largest, within 1e-5"):format(
+      T.render(c[1]), c[2], kept.prepared:size(1), serr))
   end
   local bad = {prepared = graft.zeros{10}}
   local ok, msg = pcall(F.conv2d, x, w, b, {padding = 1}, bad)
