@@ -84,9 +84,23 @@ static plan plan_of(const graft_conv2d_shape *s, int m, int64_t min_columns) {
 /* One group's V (cin x cols) and M (cout x cols) at all a^2 positions. */
 static size_t group_floats(const plan *p) { return (size_t)(p->a * p->a) * (size_t)(p->vp + p->mp); }
 
+/* The transforms work on LANES tiles at a time, each step a loop over the block's lanes:
+ * one vector per value (a zmm with AVX-512, two ymm with AVX2). A loop over single tiles
+ * compiled to scalar code, and rows of 7 or 14 tiles are too short for a vectorised loop. */
+enum { LANES = 16 };
+
+/* The distance between the output transform's rows: whole blocks, so a last block's
+ * lanes past the row land in slack. */
+static int64_t out_stride(const plan *p) { return p->m * ((p->tw + LANES - 1) / LANES * LANES); }
+
 /* A channel's zero-padded input rows (m th + 2 of m (tw + 1) floats, each split into m
- * phases) and one more row to pad them in; also the output's m row buffers. */
-static size_t pad_floats(const plan *p) { return (size_t)(p->m * p->th + 3) * (size_t)(p->m * (p->tw + 1)); }
+ * phases), one more row to pad them in and LANES floats that a last block may read past
+ * it; or the output transform's m rows. */
+static size_t pad_floats(const plan *p) {
+    size_t in = (size_t)(p->m * p->th + 3) * (size_t)(p->m * (p->tw + 1)) + LANES;
+    size_t out = (size_t)(p->m * out_stride(p));
+    return in > out ? in : out;
+}
 
 /* Each team member's own buffer: its padded rows in the transforms and, in between, the
  * packed GEMM's scratch (at most a transposed cout x cols product, packed_gemm.h). */
@@ -186,57 +200,77 @@ static void split_row(float *restrict out, float *restrict line, const float *re
     }
 }
 
+/* A block's values (`count` rows of LANES) into V, `plane` apart: all lanes where the ones
+ * past the row's last tile fall on tiles of this channel that later rows write again
+ * (`room`, the tiles left in its span, says), else only the row's. */
+static inline void store_block(float *restrict v, int64_t plane, float (*restrict o)[LANES], int count,
+                               int64_t row_left, int64_t room) {
+    if (room >= LANES) {
+        for (int k = 0; k < count; k++)
+            for (int l = 0; l < LANES; l++) v[k * plane + l] = o[k][l];
+        return;
+    }
+    for (int k = 0; k < count; k++)
+        for (int64_t l = 0; l < row_left && l < LANES; l++) v[k * plane + l] = o[k][l];
+}
+
 /* One row of F(2x2) tiles of the input transform: V[xi][t] = B^T d B for t = 0..tw-1,
  * B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. Tile t's 4x4 d is columns 2t..2t+3 of four
- * split rows (see split_row); the loop vectorises across tiles. */
+ * split rows (see split_row); `room` counts the tiles from this row's first to its
+ * channel's last. */
 GRAFT_CLONES
-static void input_row2(float *restrict v, int64_t plane, const float *restrict rows, int64_t tw) {
+static void input_row2(float *restrict v, int64_t plane, const float *restrict rows, int64_t tw, int64_t room) {
     const int64_t q = tw + 1, width = 2 * q;
-    for (int64_t t = 0; t < tw; t++) {
-        float r[4][4];   /* B^T d: combinations of rows */
+    for (int64_t t0 = 0; t0 < tw; t0 += LANES) {
+        float r[4][4][LANES], o[16][LANES];   /* r[.][j] = B^T (column j of d) */
         for (int j = 0; j < 4; j++) {
-            const float *col = rows + (j & 1) * q + t + (j >> 1);   /* column 2t + j */
-            float d0 = col[0], d1 = col[width], d2 = col[2 * width], d3 = col[3 * width];
-            r[0][j] = d0 - d2;
-            r[1][j] = d1 + d2;
-            r[2][j] = d2 - d1;
-            r[3][j] = d1 - d3;
+            const float *col = rows + (j & 1) * q + t0 + (j >> 1);   /* column 2t + j */
+            for (int l = 0; l < LANES; l++) {
+                float d0 = col[l], d1 = col[width + l], d2 = col[2 * width + l], d3 = col[3 * width + l];
+                r[0][j][l] = d0 - d2;
+                r[1][j][l] = d1 + d2;
+                r[2][j][l] = d2 - d1;
+                r[3][j][l] = d1 - d3;
+            }
         }
-        for (int i = 0; i < 4; i++) {   /* (B^T d) B: combinations of columns */
-            v[(i * 4 + 0) * plane + t] = r[i][0] - r[i][2];
-            v[(i * 4 + 1) * plane + t] = r[i][1] + r[i][2];
-            v[(i * 4 + 2) * plane + t] = r[i][2] - r[i][1];
-            v[(i * 4 + 3) * plane + t] = r[i][1] - r[i][3];
-        }
+        for (int i = 0; i < 4; i++)   /* (B^T d) B: combinations of columns */
+            for (int l = 0; l < LANES; l++) {
+                o[i * 4 + 0][l] = r[i][0][l] - r[i][2][l];
+                o[i * 4 + 1][l] = r[i][1][l] + r[i][2][l];
+                o[i * 4 + 2][l] = r[i][2][l] - r[i][1][l];
+                o[i * 4 + 3][l] = r[i][1][l] - r[i][3][l];
+            }
+        store_block(v + t0, plane, o, 16, tw - t0, room - t0);
     }
 }
 
 /* B^T d for F(4x4), B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0;
- * 0 2 -1 -2 1 0; 0 4 0 -5 0 1]. */
-static inline void bt6(float *restrict o, float d0, float d1, float d2, float d3, float d4, float d5) {
+ * 0 2 -1 -2 1 0; 0 4 0 -5 0 1]; its results `step` floats apart. */
+static inline void bt6(float *restrict o, int step, float d0, float d1, float d2, float d3, float d4, float d5) {
     o[0] = 4.0f * d0 - 5.0f * d2 + d4;
-    o[1] = (d3 + d4) - 4.0f * (d1 + d2);
-    o[2] = (d4 - d3) + 4.0f * (d1 - d2);
-    o[3] = (d4 - d2) + 2.0f * (d3 - d1);
-    o[4] = (d4 - d2) - 2.0f * (d3 - d1);
-    o[5] = 4.0f * d1 - 5.0f * d3 + d5;
+    o[step] = (d3 + d4) - 4.0f * (d1 + d2);
+    o[2 * step] = (d4 - d3) + 4.0f * (d1 - d2);
+    o[3 * step] = (d4 - d2) + 2.0f * (d3 - d1);
+    o[4 * step] = (d4 - d2) - 2.0f * (d3 - d1);
+    o[5 * step] = 4.0f * d1 - 5.0f * d3 + d5;
 }
 
 /* One row of F(4x4) tiles: tile t's 6x6 d is columns 4t..4t+5 of six split rows. */
 GRAFT_CLONES
-static void input_row4(float *restrict v, int64_t plane, const float *restrict rows, int64_t tw) {
+static void input_row4(float *restrict v, int64_t plane, const float *restrict rows, int64_t tw, int64_t room) {
     const int64_t q = tw + 1, width = 4 * q;
-    for (int64_t t = 0; t < tw; t++) {
-        float r[6][6], o[6];   /* r[.][j] = B^T (column j of d) */
+    for (int64_t t0 = 0; t0 < tw; t0 += LANES) {
+        float r[6][6][LANES], o[36][LANES];   /* r[.][j] = B^T (column j of d) */
         for (int j = 0; j < 6; j++) {
-            const float *col = rows + (j & 3) * q + t + (j >> 2);   /* column 4t + j */
-            bt6(o, col[0], col[width], col[2 * width], col[3 * width], col[4 * width], col[5 * width]);
-            for (int i = 0; i < 6; i++) r[i][j] = o[i];
+            const float *col = rows + (j & 3) * q + t0 + (j >> 2);   /* column 4t + j */
+            for (int l = 0; l < LANES; l++)
+                bt6(&r[0][j][l], 6 * LANES, col[l], col[width + l], col[2 * width + l], col[3 * width + l],
+                    col[4 * width + l], col[5 * width + l]);
         }
-        for (int i = 0; i < 6; i++) {
-            bt6(o, r[i][0], r[i][1], r[i][2], r[i][3], r[i][4], r[i][5]);
-            for (int j = 0; j < 6; j++) v[(i * 6 + j) * plane + t] = o[j];
-        }
+        for (int i = 0; i < 6; i++)
+            for (int l = 0; l < LANES; l++)
+                bt6(&o[i * 6][l], LANES, r[i][0][l], r[i][1][l], r[i][2][l], r[i][3][l], r[i][4][l], r[i][5][l]);
+        store_block(v + t0, plane, o, 36, tw - t0, room - t0);
     }
 }
 
@@ -246,59 +280,70 @@ static void input_row4(float *restrict v, int64_t plane, const float *restrict r
 static void transform_input(float *v, const float *xc, const graft_conv2d_shape *s, const plan *p, float *pad) {
     int64_t q = p->tw + 1, rows = p->m * p->th + 2, width = p->m * q;
     float *line = pad + rows * width;
+    memset(line + width, 0, sizeof(float) * LANES);   /* what a last block reads past */
     for (int64_t r = 0; r < rows; r++) {
         int64_t yy = r - s->ph;
         split_row(pad + r * width, line, yy >= 0 && yy < s->h ? xc + yy * s->w : NULL, s, p->m, q);
     }
     for (int64_t ty = 0; ty < p->th; ty++) {
         const float *tile_rows = pad + p->m * ty * width;
-        if (p->m == 2) input_row2(v + ty * p->tw, p->vp, tile_rows, p->tw);
-        else input_row4(v + ty * p->tw, p->vp, tile_rows, p->tw);
+        int64_t room = p->nt - ty * p->tw;
+        if (p->m == 2) input_row2(v + ty * p->tw, p->vp, tile_rows, p->tw, room);
+        else input_row4(v + ty * p->tw, p->vp, tile_rows, p->tw, room);
     }
 }
 
 /* One row of F(2x2) tiles of the output transform into two rows of 2 tw floats (`stride`
- * apart): A^T m A with A^T = [1 1 1 0; 0 1 -1 -1]. */
+ * apart, with room for a whole last block): A^T m A with A^T = [1 1 1 0; 0 1 -1 -1]. */
 GRAFT_CLONES
 static void output_row2(float *restrict out, int64_t stride, const float *restrict mm, int64_t plane, int64_t tw) {
-    for (int64_t t = 0; t < tw; t++) {
-        float q[16];
-        for (int i = 0; i < 16; i++) q[i] = mm[i * plane + t];
-        float a[4], c[4];
-        for (int j = 0; j < 4; j++) {
-            a[j] = q[j] + q[4 + j] + q[8 + j];
-            c[j] = q[4 + j] - q[8 + j] - q[12 + j];
+    for (int64_t t0 = 0; t0 < tw; t0 += LANES) {
+        float o[2][2][LANES];
+        for (int l = 0; l < LANES; l++) {
+            float q[16], a[4], c[4];
+            for (int i = 0; i < 16; i++) q[i] = mm[i * plane + t0 + l];
+            for (int j = 0; j < 4; j++) {
+                a[j] = q[j] + q[4 + j] + q[8 + j];
+                c[j] = q[4 + j] - q[8 + j] - q[12 + j];
+            }
+            o[0][0][l] = a[0] + a[1] + a[2];
+            o[0][1][l] = a[1] - a[2] - a[3];
+            o[1][0][l] = c[0] + c[1] + c[2];
+            o[1][1][l] = c[1] - c[2] - c[3];
         }
-        out[2 * t] = a[0] + a[1] + a[2];
-        out[2 * t + 1] = a[1] - a[2] - a[3];
-        out[stride + 2 * t] = c[0] + c[1] + c[2];
-        out[stride + 2 * t + 1] = c[1] - c[2] - c[3];
+        for (int i = 0; i < 2; i++)
+            for (int l = 0; l < LANES; l++)
+                for (int j = 0; j < 2; j++) out[i * stride + 2 * (t0 + l) + j] = o[i][j][l];
     }
 }
 
-/* A^T m for F(4x4), A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]. */
-static inline void at6(float *restrict o, float m0, float m1, float m2, float m3, float m4, float m5) {
+/* A^T m for F(4x4), A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]; its
+ * results `step` floats apart. */
+static inline void at6(float *restrict o, int step, float m0, float m1, float m2, float m3, float m4, float m5) {
     float s12 = m1 + m2, d12 = m1 - m2, s34 = m3 + m4, d34 = m3 - m4;
     o[0] = m0 + s12 + s34;
-    o[1] = d12 + 2.0f * d34;
-    o[2] = s12 + 4.0f * s34;
-    o[3] = d12 + 8.0f * d34 + m5;
+    o[step] = d12 + 2.0f * d34;
+    o[2 * step] = s12 + 4.0f * s34;
+    o[3 * step] = d12 + 8.0f * d34 + m5;
 }
 
 /* One row of F(4x4) tiles into four rows of 4 tw floats. */
 GRAFT_CLONES
 static void output_row4(float *restrict out, int64_t stride, const float *restrict mm, int64_t plane, int64_t tw) {
-    for (int64_t t = 0; t < tw; t++) {
-        float r[4][6], o[4];   /* r[.][j] = A^T (column j of m) */
+    for (int64_t t0 = 0; t0 < tw; t0 += LANES) {
+        float r[4][6][LANES], o[4][4][LANES];   /* r[.][j] = A^T (column j of m) */
         for (int j = 0; j < 6; j++) {
-            at6(o, mm[j * plane + t], mm[(6 + j) * plane + t], mm[(12 + j) * plane + t], mm[(18 + j) * plane + t],
-                mm[(24 + j) * plane + t], mm[(30 + j) * plane + t]);
-            for (int i = 0; i < 4; i++) r[i][j] = o[i];
+            const float *col = mm + j * plane + t0;
+            for (int l = 0; l < LANES; l++)
+                at6(&r[0][j][l], 6 * LANES, col[l], col[6 * plane + l], col[12 * plane + l], col[18 * plane + l],
+                    col[24 * plane + l], col[30 * plane + l]);
         }
-        for (int i = 0; i < 4; i++) {
-            at6(o, r[i][0], r[i][1], r[i][2], r[i][3], r[i][4], r[i][5]);
-            for (int j = 0; j < 4; j++) out[i * stride + 4 * t + j] = o[j];
-        }
+        for (int i = 0; i < 4; i++)
+            for (int l = 0; l < LANES; l++)
+                at6(&o[i][0][l], LANES, r[i][0][l], r[i][1][l], r[i][2][l], r[i][3][l], r[i][4][l], r[i][5][l]);
+        for (int i = 0; i < 4; i++)
+            for (int l = 0; l < LANES; l++)
+                for (int j = 0; j < 4; j++) out[i * stride + 4 * (t0 + l) + j] = o[i][j][l];
     }
 }
 
@@ -306,7 +351,7 @@ static void output_row4(float *restrict out, int64_t stride, const float *restri
  * buffers in `pad` (a tile's last rows or columns are dropped past the output's edge). */
 static void transform_output(float *yc, const float *mm, float bias, const graft_conv2d_shape *s, const plan *p,
                              bool accumulate, float *pad) {
-    int64_t stride = p->m * p->tw;
+    int64_t stride = out_stride(p);
     for (int64_t ty = 0; ty < p->th; ty++) {
         if (p->m == 2) output_row2(pad, stride, mm + ty * p->tw, p->mp, p->tw);
         else output_row4(pad, stride, mm + ty * p->tw, p->mp, p->tw);
