@@ -132,6 +132,18 @@ typedef struct {
 
 /* panel (k rows of GRAFT_PACKED_COLS) = the im2col columns n0 .. n0 + width of one image,
  * a run of output positions along one output row at a time. */
+/* dst[k] = src[k stride] for k < n: strides 1 and 2 (most convolutions) as loops of their
+ * own, which vectorise where a stride known only at run time kept the copy scalar. */
+static inline void gather(float *restrict dst, const float *restrict src, int64_t n, int64_t stride) {
+    if (stride == 1)
+        for (int64_t k = 0; k < n; k++) dst[k] = src[k];
+    else if (stride == 2)
+        for (int64_t k = 0; k < n; k++) dst[k] = src[2 * k];
+    else
+        for (int64_t k = 0; k < n; k++) dst[k] = src[k * stride];
+}
+
+GRAFT_CLONES
 static void im2col_panel(float *panel, int64_t n0, int64_t width, const void *arg) {
     const image_columns *im = arg;
     const graft_conv2d_shape *s = im->s;
@@ -151,8 +163,8 @@ static void im2col_panel(float *panel, int64_t n0, int64_t width, const void *ar
                         hi = hi < lo ? lo : hi > end ? end : hi;
                     }
                     for (; ow < lo; ow++) dst[ow - ow0] = 0;
-                    for (; ow < hi; ow++) dst[ow - ow0] = row[ow * s->sw + off];
-                    for (; ow < end; ow++) dst[ow - ow0] = 0;
+                    if (hi > ow) gather(dst + (ow - ow0), row + ow * s->sw + off, hi - ow, s->sw);
+                    for (ow = hi; ow < end; ow++) dst[ow - ow0] = 0;
                 }
             }
         t += end - ow0;
