@@ -136,7 +136,21 @@ do
     for r = 1, size do want[r] = table.move(want[r], 1, size, 1, {}) end
     T.is_deeply(table.move(g, 1, size, 1, {}), table.move(want, 1, size, 1, {}),
                 size .. "x" .. size .. " max_pool2d gradient: first maximum of a tie, last NaN, first tap of a -inf window")
+    local w = F.max_pool2d(x:detach(), 2, {ceil_mode = size == 5}):totable()[1][1]
+    T.ok(w[1][1] == 3 and w[1][2] ~= w[1][2] and w[2][1] == -inf and w[2][2] == 5,
+         size .. "x" .. size .. " max_pool2d values without positions (the kernel for inference): tie, NaN, -inf")
   end
+end
+
+-- Without a gradient to route, max_pool2d takes the maximum down each window's rows first
+-- and then across: the same values as the kernel that keeps positions, for every option.
+for _, c in ipairs({{3, {stride = 2, padding = 1}}, {2, {ceil_mode = true}}, {3, {stride = 2, ceil_mode = true}},
+                    {{2, 3}, {stride = 1, dilation = 2}}, {{3, 2}, {stride = {1, 2}, padding = {1, 0}}}, {2, {}}}) do
+  local x = graft.randn{2, 3, 9, 8}
+  local plain = F.max_pool2d(x, c[1], c[2])
+  local routed = F.max_pool2d(x:clone():requires_grad_(), c[1], c[2]):detach()
+  T.ok(plain:size(3) == routed:size(3) and (plain - routed):abs():max():item() == 0,
+       ("max_pool2d %s %s: the same values with and without positions"):format(T.render(c[1]), T.render(c[2])))
 end
 
 -- errors name the op and the problem

@@ -2,6 +2,7 @@
 #include "pool.h"
 
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 #include "../core/threads.h"
@@ -49,20 +50,61 @@ static graft_status plan(geometry *g, int64_t out_size[GRAFT_MAX_DIMS], const gr
     return GRAFT_OK;
 }
 
-/* Max over each window, a row at a time: each window tap is compared against the output
- * row over the columns where it reads real pixels (padding never wins), a select the
- * compiler vectorises. With ip, each maximum's position in its plane (ih * W + iw) too, for
- * the backward. The first tap in window order wins a tie and the last NaN wins outright, as
+/* y[k] = max(y[k], x[k stride]) for k < n (a NaN in x wins): strides 1 and 2 as loops of
+ * their own, which vectorise where a stride known only at run time kept the loop scalar. */
+static inline float max_or_nan(float best, float v) { return (v > best) | (v != v) ? v : best; }
+
+static inline void max_run(float *restrict y, const float *restrict x, int64_t n, int64_t stride) {
+    if (stride == 1)
+        for (int64_t k = 0; k < n; k++) y[k] = max_or_nan(y[k], x[k]);
+    else if (stride == 2)
+        for (int64_t k = 0; k < n; k++) y[k] = max_or_nan(y[k], x[2 * k]);
+    else
+        for (int64_t k = 0; k < n; k++) y[k] = max_or_nan(y[k], x[k * stride]);
+}
+
+/* The maxima alone (no gradient to route): for each output row, first the maximum down
+ * its window's real input rows into `down` (w floats, one vector loop per row), then
+ * across the kw taps of that one row over the columns where each reads real pixels
+ * (padding never wins): kw strided passes instead of kh kw. A NaN wins outright, as in
+ * PyTorch; the order of comparisons is not PyTorch's, which changes nothing but which
+ * of +0 and -0 a tie between them keeps. */
+GRAFT_CLONES
+static void max_plane_values(float *restrict yp, const float *restrict xp, const geometry *g,
+                             const graft_pool2d_opts *o, float *restrict down) {
+    for (int64_t oh = 0; oh < g->oh; oh++) {
+        float *restrict yr = yp + oh * g->ow;
+        bool first = true;
+        for (int64_t i = 0; i < o->kernel[0]; i++) {
+            int64_t ih = oh * o->stride[0] - o->padding[0] + i * o->dilation[0];
+            if (ih < 0 || ih >= g->h) continue;
+            const float *restrict xr = xp + ih * g->w;
+            if (first) memcpy(down, xr, sizeof(float) * (size_t)g->w);
+            else max_run(down, xr, g->w, 1);
+            first = false;
+        }
+        for (int64_t ow = 0; ow < g->ow; ow++) yr[ow] = -INFINITY;
+        for (int64_t j = 0; j < o->kernel[1]; j++) {
+            int64_t off = j * o->dilation[1] - o->padding[1], lo, hi, sw = o->stride[1];
+            graft_valid_range(off, sw, g->w, g->ow, &lo, &hi);
+            if (hi > lo) max_run(yr + lo, down + lo * sw + off, hi - lo, sw);
+        }
+    }
+}
+
+/* Max over each window with each maximum's position in its plane (ih * W + iw), for the
+ * backward, a row at a time: each window tap is compared against the output row over the
+ * columns where it reads real pixels (padding never wins), a select the compiler
+ * vectorises. The first tap in window order wins a tie and the last NaN wins outright, as
  * in PyTorch; the first real tap is always taken (so a window of -inf still names one). */
 GRAFT_CLONES
 static void max_plane(float *restrict yp, int64_t *restrict ip, const float *restrict xp, const geometry *g,
                       const graft_pool2d_opts *o) {
     for (int64_t oh = 0; oh < g->oh; oh++) {
         float *restrict yr = yp + oh * g->ow;
-        int64_t *restrict ir = ip ? ip + oh * g->ow : NULL;
+        int64_t *restrict ir = ip + oh * g->ow;
         for (int64_t ow = 0; ow < g->ow; ow++) yr[ow] = -INFINITY;
-        if (ir)
-            for (int64_t ow = 0; ow < g->ow; ow++) ir[ow] = -1;
+        for (int64_t ow = 0; ow < g->ow; ow++) ir[ow] = -1;
         for (int64_t i = 0; i < o->kernel[0]; i++) {
             int64_t ih = oh * o->stride[0] - o->padding[0] + i * o->dilation[0];
             if (ih < 0 || ih >= g->h) continue;
@@ -70,13 +112,6 @@ static void max_plane(float *restrict yp, int64_t *restrict ip, const float *res
             for (int64_t j = 0; j < o->kernel[1]; j++) {
                 int64_t off = j * o->dilation[1] - o->padding[1], lo, hi, sw = o->stride[1];
                 graft_valid_range(off, sw, g->w, g->ow, &lo, &hi);
-                if (!ir) {
-                    for (int64_t ow = lo; ow < hi; ow++) {
-                        float v = xr[ow * sw + off], best = yr[ow];
-                        yr[ow] = v > best || v != v ? v : best;
-                    }
-                    continue;
-                }
                 for (int64_t ow = lo; ow < hi; ow++) {
                     float v = xr[ow * sw + off], best = yr[ow];
                     bool take = ir[ow] < 0 || v > best || v != v;
@@ -121,24 +156,33 @@ graft_status graft_max_pool2d(graft_ctx *ctx, graft_tensor *out, graft_tensor *i
     int64_t size[GRAFT_MAX_DIMS];
     graft_status st = plan(&g, size, x, o, err);
     if (st != GRAFT_OK) return st;
-    graft_tensor cx;
+    graft_tensor cx, down;   /* down: each thread's row of maxima down a window (no positions) */
+    graft_tensor_init_empty(out);   /* all empty on failure, so a retry starts clean */
+    if (idx) graft_tensor_init_empty(idx);
+    graft_tensor_init_empty(&down);
+    int nt = graft_threads_for(g.planes * g.oh * g.ow * o->kernel[0] * o->kernel[1]);
+    int64_t rows = idx ? 0 : nt * g.w;
     st = graft_contiguous_as(ctx, &cx, x, GRAFT_F32, err);
     if (st == GRAFT_OK) st = graft_tensor_alloc(out, ctx, GRAFT_F32, x->ndim, size, err);
     if (st == GRAFT_OK && idx) st = graft_tensor_alloc(idx, ctx, GRAFT_I64, x->ndim, size, err);
+    if (st == GRAFT_OK && rows) st = graft_tensor_alloc(&down, ctx, GRAFT_F32, 1, &rows, err);
     if (st == GRAFT_OK) {
         const float *px = graft_tensor_data(&cx);
-        float *py = graft_tensor_data(out);
+        float *py = graft_tensor_data(out), *pd = rows ? graft_tensor_data(&down) : NULL;
         int64_t *pi = idx ? graft_tensor_data(idx) : NULL, ps = g.oh * g.ow;
         bool plain = pi && plain_2x2(&g, o);
-        int nt = graft_threads_for(g.planes * ps * o->kernel[0] * o->kernel[1]);
 #pragma omp parallel for num_threads(nt) schedule(static)
         for (int64_t p = 0; p < g.planes; p++) {
-            if (plain) max_plane_at_2x2(py + p * ps, pi + p * ps, px + p * g.h * g.w, &g);
-            else max_plane(py + p * ps, pi ? pi + p * ps : NULL, px + p * g.h * g.w, &g, o);
+            const float *xp = px + p * g.h * g.w;
+            if (!pi) max_plane_values(py + p * ps, xp, &g, o, pd + g.w * omp_get_thread_num());
+            else if (plain) max_plane_at_2x2(py + p * ps, pi + p * ps, xp, &g);
+            else max_plane(py + p * ps, pi + p * ps, xp, &g, o);
         }
     } else {
         graft_tensor_release(out);
+        if (idx) graft_tensor_release(idx);
     }
+    graft_tensor_release(&down);
     graft_tensor_release(&cx);
     return st;
 }
