@@ -52,10 +52,14 @@ void graft_pack_rows(float *pa, const float *a, int64_t m, int64_t k, int64_t ld
 }
 
 /* Lanes in use: of row tiles (b's columns in 32s, a last 16 or fewer in 16) and of column
- * tiles (a's rows in 32s). Column tiles run where they fill clearly more lanes; made panels
- * of b are always row tiles' (they are made for wide b). */
+ * tiles (a's rows in 32s). Column tiles run where they fill clearly more lanes, and on b of
+ * 16 columns or fewer: there a's weights stream from memory (each is used n times) and
+ * column tiles, which read each k's 32 rows whole, kept the stream faster (F(2x2) on 7x7
+ * maps at batch 1, 512 channels: 1.26 -> 0.94 ms in resnet18). Made panels of b are always
+ * row tiles' (they are made for wide b). */
 static bool by_columns(int64_t m, int64_t n, const graft_packed_rhs *rhs) {
     if (rhs->fill || n < 1 || m < 1) return false;
+    if (n <= 16) return true;
     int64_t tail = n % COLS, lanes_n = n / COLS * COLS + (tail == 0 ? 0 : tail <= 16 ? 16 : COLS);
     return (double)n / (double)lanes_n + 0.1 < (double)m / (double)padded_rows(m);
 }

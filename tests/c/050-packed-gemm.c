@@ -64,11 +64,12 @@ static double worst_error(int64_t m, int64_t n, int64_t k, bool fill, bool bias,
 }
 
 int main(void) {
-    /* row tiles: 1x1x1 to 24x31x1 and 62x100x17 (a last tile of 8 rows); column tiles (narrow
-     * b, whole panels of rows): 64x49x576 to 32x49x100, k past blocks of 256 among them */
+    /* row tiles: 12x32x7 to 24x31x1 and 62x100x17 (a last tile of 8 rows); column tiles
+     * (narrow b against whole panels of rows, and b of 16 columns or fewer): 1x1x1, 25x16x9,
+     * 64x49x576 to 33x13x40, k past blocks of 512 among them */
     static const int64_t shapes[][3] = {{1, 1, 1},     {12, 32, 7},   {13, 33, 20},  {25, 16, 9},   {11, 17, 64},
                                         {40, 200, 147}, {24, 31, 1},  {62, 100, 17}, {64, 49, 576}, {512, 49, 300},
-                                        {96, 20, 700}, {64, 5, 257},  {32, 49, 100}};
+                                        {96, 20, 700}, {64, 5, 257},  {32, 49, 100}, {40, 16, 600}, {33, 13, 40}};
     int count = (int)(sizeof shapes / sizeof shapes[0]);
     tap_plan(4 * count + 1);
     if (!graft_packed_available()) {
