@@ -130,8 +130,6 @@ typedef struct {
     const graft_conv2d_shape *s;
 } image_columns;
 
-/* panel (k rows of GRAFT_PACKED_COLS) = the im2col columns n0 .. n0 + width of one image,
- * a run of output positions along one output row at a time. */
 /* dst[k] = src[k stride] for k < n: strides 1 and 2 (most convolutions) as loops of their
  * own, which vectorise where a stride known only at run time kept the copy scalar. */
 static inline void gather(float *restrict dst, const float *restrict src, int64_t n, int64_t stride) {
@@ -143,6 +141,8 @@ static inline void gather(float *restrict dst, const float *restrict src, int64_
         for (int64_t k = 0; k < n; k++) dst[k] = src[k * stride];
 }
 
+/* panel (k rows of GRAFT_PACKED_COLS) = the im2col columns n0 .. n0 + width of one image,
+ * a run of output positions along one output row at a time. */
 GRAFT_CLONES
 static void im2col_panel(float *panel, int64_t n0, int64_t width, const void *arg) {
     const image_columns *im = arg;

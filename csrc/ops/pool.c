@@ -50,10 +50,11 @@ static graft_status plan(geometry *g, int64_t out_size[GRAFT_MAX_DIMS], const gr
     return GRAFT_OK;
 }
 
-/* y[k] = max(y[k], x[k stride]) for k < n (a NaN in x wins): strides 1 and 2 as loops of
- * their own, which vectorise where a stride known only at run time kept the loop scalar. */
+/* The larger of best and v; a NaN v wins. */
 static inline float max_or_nan(float best, float v) { return (v > best) | (v != v) ? v : best; }
 
+/* y[k] = max(y[k], x[k stride]) for k < n (a NaN in x wins): strides 1 and 2 as loops of
+ * their own, which vectorise where a stride known only at run time kept the loop scalar. */
 static inline void max_run(float *restrict y, const float *restrict x, int64_t n, int64_t stride) {
     if (stride == 1)
         for (int64_t k = 0; k < n; k++) y[k] = max_or_nan(y[k], x[k]);
