@@ -27,6 +27,12 @@ graft_tensor *test_tensor(lua_State *L, int idx);   /* NULL if not a tensor */
  * combine with `like` as PyTorch types Python scalars. */
 graft_tensor *check_operand(lua_State *L, int idx, const graft_tensor *like);
 
+/* The number at idx as an element of an integer dtype: a Lua integer, or a float that is
+ * whole and inside int64; else raises naming fn and the value. */
+lua_Integer check_whole(lua_State *L, int idx, graft_dtype dt, const char *fn);
+/* Sets every element of t to the number at idx (integers exactly; see check_whole). */
+void fill_number(lua_State *L, graft_tensor *t, int idx, const char *fn);
+
 /* Raises "<fn>: <msg>" when st is not OK; else nudges Lua's GC by the bytes the core has
  * allocated since the last nudge, so big temporaries do not pile up between cycles. */
 void check_status(lua_State *L, graft_status st, const char *fn, const graft_error *err);

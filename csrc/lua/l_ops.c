@@ -23,10 +23,76 @@ Tensor math: elementwise, comparisons, reductions, matmul, selection.
 
 /* ---- elementwise ------------------------------------------------------------------------ */
 
+static bool is_comparison(graft_binop op) { return op >= GRAFT_EQ && op <= GRAFT_GE; }
+
+/* op with its operands swapped: c < x is x > c. */
+static graft_binop swapped(graft_binop op) {
+    switch (op) {
+    case GRAFT_LT: return GRAFT_GT;
+    case GRAFT_LE: return GRAFT_GE;
+    case GRAFT_GT: return GRAFT_LT;
+    case GRAFT_GE: return GRAFT_LE;
+    default: return op;
+    }
+}
+
+static int binary_run(lua_State *L, graft_binop op);
+
+/* An integer tensor (at xi) compared with a number. Promoting both to f32, as PyTorch
+ * does, rounds integers beyond 2^24 (16777217 == 16777216.0 would hold), and a u8 scalar
+ * would wrap 300 to 44. Instead the number becomes an integer bound in the tensor's own
+ * range that gives every element the same answer: a fraction c is ceil(c) for x < c and
+ * x >= c, floor(c) for x <= c and x > c; a number outside the range, a fraction under
+ * == or ~=, or NaN gives one answer for all, asked as x <= max (true) or x > max (false). */
+static int compare_integer(lua_State *L, graft_binop op, int xi) {
+    const graft_tensor *x = check_tensor(L, xi);
+    int ci = 3 - xi;
+    if (xi == 2) op = swapped(op);
+    lua_Integer lo = x->dtype == GRAFT_U8 ? 0 : LUA_MININTEGER;
+    lua_Integer hi = x->dtype == GRAFT_U8 ? 255 : LUA_MAXINTEGER;
+    int isint, above = 0, below = 0, always = -1;   /* always: 0 or 1 for every element */
+    lua_Integer k = lua_tointegerx(L, ci, &isint);
+    if (!isint) {
+        double c = lua_tonumber(L, ci);
+        if (isnan(c)) always = op == GRAFT_NE;
+        else if (c >= 0x1p63) above = 1;
+        else if (c < -0x1p63) below = 1;
+        else if (op == GRAFT_EQ || op == GRAFT_NE) always = op == GRAFT_NE;   /* a fraction */
+        else k = (lua_Integer)(op == GRAFT_LT || op == GRAFT_GE ? ceil(c) : floor(c));
+    }
+    if (always < 0 && !above && !below) {
+        above = k > hi;
+        below = k < lo;
+    }
+    if (above) always = op == GRAFT_LT || op == GRAFT_LE || op == GRAFT_NE;
+    if (below) always = op == GRAFT_GT || op == GRAFT_GE || op == GRAFT_NE;
+    if (always >= 0) {
+        op = always ? GRAFT_LE : GRAFT_GT;
+        k = hi;
+    }
+    lua_pushvalue(L, xi);
+    lua_pushinteger(L, k);
+    lua_replace(L, 2);
+    lua_replace(L, 1);
+    lua_settop(L, 2);
+    return binary_run(L, op);
+}
+
 static int binary(lua_State *L, graft_binop op) {
     graft_tensor *a = test_tensor(L, 1), *b = test_tensor(L, 2);
     const char *fn = graft_binop_name(op);
     if (!a && !b) return luaL_error(L, "%s: expected at least one tensor operand", fn);
+    if (is_comparison(op) && (!a || !b)) {
+        int xi = a ? 1 : 2;
+        graft_dtype dt = (a ? a : b)->dtype;
+        if (dt != GRAFT_F32 && lua_type(L, 3 - xi) == LUA_TNUMBER) return compare_integer(L, op, xi);
+    }
+    return binary_run(L, op);
+}
+
+static int binary_run(lua_State *L, graft_binop op) {
+    graft_tensor *a = test_tensor(L, 1), *b = test_tensor(L, 2);
+    const char *fn = graft_binop_name(op);
     a = check_operand(L, 1, b);
     b = check_operand(L, 2, a);
     graft_tensor *out = push_tensor(L);
@@ -348,7 +414,8 @@ In place: every element set to v.
 */
 static int l_fill_(lua_State *L) {
     graft_tensor *t = check_tensor(L, 1);
-    graft_fill(t, luaL_checknumber(L, 2));
+    luaL_checknumber(L, 2);
+    fill_number(L, t, 2, "fill_");
     graft_tensor_mark_written(t);
     lua_settop(L, 1);
     return 1;

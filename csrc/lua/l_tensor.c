@@ -116,17 +116,27 @@ static void alloc_or_raise(lua_State *L, graft_tensor *t, graft_dtype dt, int nd
     check_status(L, st, fn, &err);
 }
 
-static void set_number(const graft_tensor *t, char *p, lua_State *L, int idx) {
+lua_Integer check_whole(lua_State *L, int idx, graft_dtype dt, const char *fn) {
+    int isint;
+    lua_Integer v = lua_tointegerx(L, idx, &isint);
+    if (isint) return v;
+    double d = lua_tonumber(L, idx);
+    if (d == floor(d))   /* whole, but outside int64 (NaN and infinities fail the test) */
+        luaL_error(L, "%s: %s is outside the range of an %s element", fn,
+                   luaL_tolstring(L, idx, NULL), graft_dtype_name(dt));
+    return luaL_error(L, "%s: %s is not an integer (an %s tensor holds whole numbers)", fn,
+                      luaL_tolstring(L, idx, NULL), graft_dtype_name(dt));
+}
+
+/* Integers are written as integers, never through a float: a Lua integer exactly, a whole
+ * float as the exact value it holds (beyond 2^53 every float is whole). A fraction is an
+ * error (API.md, "Options and errors"), as is a value outside int64. u8 wraps, as a cast
+ * to uint8 does in C and in PyTorch's conversions. */
+static void set_number(const graft_tensor *t, char *p, lua_State *L, int idx, const char *fn) {
     switch (t->dtype) {
     case GRAFT_F32: *(float *)p = (float)lua_tonumber(L, idx); break;
-    case GRAFT_I64:
-        if (lua_isinteger(L, idx)) *(int64_t *)p = lua_tointeger(L, idx);
-        else *(int64_t *)p = graft_f32_to_i64((float)lua_tonumber(L, idx));
-        break;
-    case GRAFT_U8:
-        *(uint8_t *)p = (uint8_t)(lua_isinteger(L, idx) ? (uint64_t)lua_tointeger(L, idx)
-                                                        : (uint64_t)graft_f32_to_i64((float)lua_tonumber(L, idx)));
-        break;
+    case GRAFT_I64: *(int64_t *)p = check_whole(L, idx, t->dtype, fn); break;
+    case GRAFT_U8: *(uint8_t *)p = (uint8_t)(uint64_t)check_whole(L, idx, t->dtype, fn); break;
     }
 }
 
@@ -150,8 +160,24 @@ graft_tensor *check_operand(lua_State *L, int idx, const graft_tensor *like) {
     int abs_idx = lua_absindex(L, idx);
     t = push_tensor(L);
     alloc_or_raise(L, t, dt, 0, NULL, false, "tensor");
-    set_number(t, graft_tensor_data(t), L, abs_idx);
+    set_number(t, graft_tensor_data(t), L, abs_idx, "tensor");
     return t;
+}
+
+void fill_number(lua_State *L, graft_tensor *t, int idx, const char *fn) {
+    if (t->dtype == GRAFT_F32) {
+        graft_fill(t, lua_tonumber(L, idx));
+        return;
+    }
+    /* graft_fill takes a double, which rounds integers beyond 2^53: a 0-dim tensor holding
+     * the exact value is broadcast into t instead. */
+    idx = lua_absindex(L, idx);
+    graft_tensor *v = push_tensor(L);
+    alloc_or_raise(L, v, t->dtype, 0, NULL, false, fn);
+    set_number(v, graft_tensor_data(v), L, idx, fn);
+    graft_error err;
+    check_status(L, graft_copy(t, v, &err), fn, &err);
+    lua_pop(L, 1);
 }
 
 /* ---- metatable: fields live in the uservalue table ------------------------------------ */
@@ -272,15 +298,7 @@ static int l_full(lua_State *L) {
     luaL_checknumber(L, 2);
     graft_dtype dt = check_dtype(L, 3, GRAFT_F32);
     graft_tensor *t = new_tensor(L, dt, nd, size, false, "full");
-    if (dt == GRAFT_F32 || !lua_isinteger(L, 2)) {
-        graft_fill(t, lua_tonumber(L, 2));
-        return 1;
-    }
-    /* Integers are written exactly (through double they would round beyond 2^53). */
-    int64_t n = graft_tensor_numel(t);
-    size_t es = graft_dtype_size(dt);
-    char *p = graft_tensor_data(t);
-    for (int64_t i = 0; i < n; i++) set_number(t, p + i * (int64_t)es, L, 2);
+    fill_number(L, t, 2, "full");
     return 1;
 }
 
@@ -405,28 +423,41 @@ static int l_arange(lua_State *L) {
     if (explicit_dt) top--;
     if (top < 1 || top > 3)
         return luaL_error(L, "arange: expected arange(end), arange(start, end) or arange(start, end, step)");
-    bool all_int = true;
+    bool all_int = true, whole = true;
+    lua_Integer iv[3] = {0, 0, 1};   /* start, end, step as integers, where they are whole */
     for (int i = 1; i <= top; i++) {
         luaL_checknumber(L, i);
+        int ok;
+        iv[top == 1 ? 1 : i - 1] = lua_tointegerx(L, i, &ok);
+        whole = whole && ok;
         all_int = all_int && lua_isinteger(L, i);
     }
     if (!explicit_dt && !all_int) dt = GRAFT_F32;
+    /* Integer arguments, or whole ones for an integer dtype, count and step as integers:
+     * through doubles, arange(2^60, 2^60 + 3) would be empty. */
+    bool int_path = whole && (all_int || dt != GRAFT_F32);
     double a = top >= 2 ? lua_tonumber(L, 1) : 0, b = lua_tonumber(L, top >= 2 ? 2 : 1);
     double step = top == 3 ? lua_tonumber(L, 3) : 1;
     if (step == 0 || !isfinite(a) || !isfinite(b) || !isfinite(step))
         return luaL_error(L, "arange: the step must be nonzero and the bounds finite");
     double count = ceil((b - a) / step);
+    if (int_path) {   /* the distance in uint64, which holds any difference of two int64 */
+        bool up = iv[2] > 0;
+        uint64_t dist = up ? (iv[1] > iv[0] ? (uint64_t)iv[1] - (uint64_t)iv[0] : 0)
+                           : (iv[0] > iv[1] ? (uint64_t)iv[0] - (uint64_t)iv[1] : 0);
+        uint64_t st = up ? (uint64_t)iv[2] : 0 - (uint64_t)iv[2];
+        count = (double)(dist / st + (dist % st != 0));
+    }
     if (count < 0) count = 0;
     if (count > 4.0e15) return luaL_error(L, "arange: too many elements (%f)", count);
     int64_t n = (int64_t)count;
     graft_tensor *t = new_tensor(L, dt, 1, &n, false, "arange");
     char *p = graft_tensor_data(t);
     size_t es = graft_dtype_size(dt);
-    lua_Integer ia = top >= 2 ? lua_tointeger(L, 1) : 0, is = top == 3 ? lua_tointeger(L, 3) : 1;
     for (int64_t i = 0; i < n; i++) {
-        if (all_int) lua_pushinteger(L, (lua_Integer)((uint64_t)ia + (uint64_t)i * (uint64_t)is));
+        if (int_path) lua_pushinteger(L, (lua_Integer)((uint64_t)iv[0] + (uint64_t)i * (uint64_t)iv[2]));
         else lua_pushnumber(L, a + (double)i * step);
-        set_number(t, p + i * (int64_t)es, L, -1);
+        set_number(t, p + i * (int64_t)es, L, -1, "arange");
         lua_pop(L, 1);
     }
     return 1;
@@ -469,7 +500,7 @@ static void fill_nested(lua_State *L, int idx, const graft_tensor *t, int d, int
                 luaL_error(L, "tensor: elements must be numbers or booleans, got a %s at depth %d",
                            lua_typename(L, type), d + 1);
             }
-            set_number(t, (char *)graft_tensor_data(t) + (*at)++ * (int64_t)es, L, -1);
+            set_number(t, (char *)graft_tensor_data(t) + (*at)++ * (int64_t)es, L, -1, "tensor");
         }
         lua_pop(L, 1);
     }
@@ -504,7 +535,7 @@ static int l_tensor_new(lua_State *L) {
     if (nd == 0) {
         if (lua_isboolean(L, 1)) lua_pushinteger(L, lua_toboolean(L, 1));
         else lua_pushvalue(L, 1);
-        set_number(t, graft_tensor_data(t), L, -1);
+        set_number(t, graft_tensor_data(t), L, -1, "tensor");
     } else {
         int64_t at = 0;
         fill_nested(L, 1, t, 0, &at);
@@ -701,7 +732,7 @@ static int l_set(lua_State *L) {
     if (n != t->ndim)
         return luaL_error(L, "set: expected %d indices and a value, got %d arguments", t->ndim, n + 1);
     luaL_checknumber(L, n + 2);
-    set_number(t, element_at(L, t, 2, "set"), L, n + 2);
+    set_number(t, element_at(L, t, 2, "set"), L, n + 2, "set");
     graft_tensor_mark_written(t);
     lua_settop(L, 1);
     return 1;
