@@ -4,6 +4,7 @@
  * reached through a pointer, so it survives the longjmp. */
 #include <png.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,24 +63,57 @@ graft_status graft_png_decode(const unsigned char *data, size_t len, const char 
                         (long long)max_pixels);
         png_longjmp(png, 1);
     }
-    if (type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+    /* Palette images are read as indices and expanded below, where each index is checked
+     * against the palette: libpng's own check (png_set_check_for_invalid_index) runs after
+     * its palette expansion, so it never sees an index, and an index past the palette
+     * would quietly read as black. */
+    png_colorp palette = NULL;
+    png_bytep trans = NULL;
+    int npalette = 0, ntrans = 0;
+    bool indexed = type == PNG_COLOR_TYPE_PALETTE;
+    if (indexed) {
+        if (!png_get_PLTE(png, info, &palette, &npalette)) png_error(png, "a palette image without a palette");
+        if (png_get_valid(png, info, PNG_INFO_tRNS)) png_get_tRNS(png, info, &trans, &ntrans, NULL);
+        if (depth < 8) png_set_packing(png);   /* one byte per index */
+    }
     if (type == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
-    if (png_get_valid(png, info, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(png);
+    if (!indexed && png_get_valid(png, info, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(png);
     if (depth == 16) png_set_swap(png);   /* to native (little-endian) order */
     png_set_interlace_handling(png);
     png_read_update_info(png, info);
     int channels = png_get_channels(png, info), out_depth = png_get_bit_depth(png, info);
     size_t rowbytes = png_get_rowbytes(png, info);
     if (rowbytes != (size_t)w * channels * (out_depth / 8)) png_error(png, "unexpected row layout");
-    job.pixels = malloc(rowbytes * h + 1);
+    if (indexed) channels = trans ? 4 : 3;   /* as libpng's palette_to_rgb and tRNS_to_alpha */
+    size_t outbytes = (size_t)w * channels * (out_depth / 8);
+    job.pixels = malloc(outbytes * h + 1);
     job.rows = malloc(sizeof *job.rows * (h ? h : 1));
     if (!job.pixels || !job.rows) {
         graft_error_set(err, GRAFT_ENOMEM, "%s: out of memory for %ux%u pixels", name, w, h);
         png_longjmp(png, 1);
     }
-    for (png_uint_32 y = 0; y < h; y++) job.rows[y] = job.pixels + y * rowbytes;
+    for (png_uint_32 y = 0; y < h; y++) job.rows[y] = job.pixels + y * outbytes;
     png_read_image(png, job.rows);
     png_read_end(png, NULL);
+    if (indexed) {   /* each row's indices sit at its start: expand from the right, in place */
+        for (png_uint_32 y = 0; y < h; y++) {
+            unsigned char *row = job.rows[y];
+            for (png_uint_32 x = w; x-- > 0;) {
+                int i = row[x];
+                if (i >= npalette) {
+                    graft_error_set(err, GRAFT_EFORMAT,
+                                    "%s: bad PNG: pixel (%u, %u) has palette index %d, but the palette has %d colors",
+                                    name, x + 1, y + 1, i, npalette);
+                    png_longjmp(png, 1);
+                }
+                unsigned char *o = row + (size_t)x * channels;
+                if (channels == 4) o[3] = i < ntrans ? trans[i] : 255;
+                o[2] = palette[i].blue;
+                o[1] = palette[i].green;
+                o[0] = palette[i].red;
+            }
+        }
+    }
     png_destroy_read_struct(&png, &info, NULL);
     free(job.rows);
     *img = (graft_image){(int)w, (int)h, channels, out_depth, job.pixels};

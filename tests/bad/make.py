@@ -156,6 +156,12 @@ write("png-billion-pixels.png", png(100000, 100000, idat=zlib.compress(b"\0" * 1
 write("png-bad-zlib.png", png(8, 8, idat=b"\x78\x9c this is not deflate data"))
 write("png-bad-bit-depth.png", png(8, 8, depth=3, ctype=2))
 write("png-short-idat.png", png(64, 64, idat=zlib.compress(b"\0" * 100)))
+# A 4-color palette whose pixels reach index 9 (libpng's own check never sees the indices
+# once it expands the palette; the pixels would read as black).
+write("png-index-past-palette.png", SIG + chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 4, 8, 3, 0, 0, 0))
+      + chunk(b"PLTE", bytes(range(12)))
+      + chunk(b"IDAT", zlib.compress(b"".join(b"\0" + bytes([0, 1, 9 if y == 2 else 2, 3]) for y in range(4))))
+      + chunk(b"IEND", b""))
 
 # ---- JPEG ----------------------------------------------------------------------------------
 
