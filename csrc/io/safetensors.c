@@ -254,8 +254,8 @@ static graft_status parse_header(graft_st_file *f, const char *hdr, size_t len, 
         return graft_error_set(err, GRAFT_EFORMAT, "%s: the header is not valid UTF-8 text", p);
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(hdr, len, &end, 0);
-    if (!root) {
-        const char *at = cJSON_GetErrorPtr();
+    if (!root) {   /* end is where it failed (cJSON_GetErrorPtr is one global for all threads) */
+        const char *at = end;
         return graft_error_set(err, GRAFT_EFORMAT, "%s: the header is not valid JSON (at byte %lld)",
                                p, at ? (long long)(at - hdr) + 8 : -1LL);
     }

@@ -331,8 +331,8 @@ static int l_json_decode(lua_State *L) {
     luaL_setmetatable(L, CJSON_MT);
     const char *end = NULL;
     *holder = cJSON_ParseWithLengthOpts(s, len, &end, 0);
-    if (!*holder) {
-        const char *at = cJSON_GetErrorPtr();
+    if (!*holder) {   /* end is where it failed (cJSON_GetErrorPtr is one global for all states) */
+        const char *at = end;
         return luaL_error(L, "graft.json.decode: invalid JSON at byte %d",
                           at && at >= s && at <= s + len ? (int)(at - s) + 1 : 0);
     }
