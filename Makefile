@@ -46,6 +46,9 @@ LIBDIR      ?= $(PREFIX)/lib
 INCLUDEDIR  ?= $(PREFIX)/include
 DOCDIR      ?= $(PREFIX)/share/doc/graft
 VERSION     := $(shell sed -n 's/.*GRAFT_VERSION "\(.*\)".*/\1/p' csrc/lua/init.c)
+# libgraft's ABI version (its SONAME is libgraft.so.$(SOVERSION)): raised when a host built
+# against an older graft.h could no longer run against the new library.
+SOVERSION   := 0
 
 ifeq ($(FUZZ),1)
 # make fuzz: graft built by clang with libFuzzer's coverage, ASan and UBSan, in build-fuzz/.
@@ -119,8 +122,17 @@ HOST_OBJ := $(LUA_OBJ) $(BUILD)/obj/csrc/lua/embed.o $(BUILD)/obj/gen/lua_source
 $(BUILD)/libgraft.a: $(HOST_OBJ)
 	$(AR) rcs $@ $^
 
-$(BUILD)/libgraft.so: $(HOST_OBJ)
-	$(CC) -shared -Wl,-z,nodelete -o $@ $^ $(GRAFT_LIBS)
+# The shared library is versioned as usual: libgraft.so.$(VERSION) with the SONAME
+# libgraft.so.$(SOVERSION), which hosts record and the loader finds; libgraft.so (for -lgraft
+# at link time) and libgraft.so.$(SOVERSION) are symlinks to it.
+$(BUILD)/libgraft.so.$(VERSION): $(HOST_OBJ)
+	$(CC) -shared -Wl,-z,nodelete -Wl,-soname,libgraft.so.$(SOVERSION) -o $@ $^ $(GRAFT_LIBS)
+
+$(BUILD)/libgraft.so.$(SOVERSION): $(BUILD)/libgraft.so.$(VERSION)
+	ln -sf libgraft.so.$(VERSION) $@
+
+$(BUILD)/libgraft.so: $(BUILD)/libgraft.so.$(SOVERSION)
+	ln -sf libgraft.so.$(SOVERSION) $@
 
 $(BUILD)/tests/%: tests/c/%.c $(BUILD)/libgraftcore.a tests/c/tap.h
 	@mkdir -p $(dir $@)
@@ -238,7 +250,9 @@ install-dev: all
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)
 	install -m 644 csrc/lua/graft.h $(DESTDIR)$(INCLUDEDIR)/graft.h
 	install -m 644 $(BUILD)/libgraft.a $(DESTDIR)$(LIBDIR)/libgraft.a
-	install -m 755 $(BUILD)/libgraft.so $(DESTDIR)$(LIBDIR)/libgraft.so
+	install -m 755 $(BUILD)/libgraft.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libgraft.so.$(VERSION)
+	ln -sf libgraft.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libgraft.so.$(SOVERSION)
+	ln -sf libgraft.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libgraft.so
 	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 	    -e 's|@VERSION@|$(VERSION)|; s|@OPENBLAS_LIB@|$(OPENBLAS_LIB)|g' \
 	    graft.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/graft.pc
