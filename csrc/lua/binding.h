@@ -36,14 +36,19 @@ void fill_number(lua_State *L, graft_tensor *t, int idx, const char *fn);
 /* Raises "<fn>: <msg>" when st is not OK; else nudges Lua's GC by the bytes the core has
  * allocated since the last nudge, so big temporaries do not pile up between cycles. */
 void check_status(lua_State *L, graft_status st, const char *fn, const graft_error *err);
-/* Runs expr; if it fails for lack of memory, collects garbage and runs it once more. */
-#define RETRY_ENOMEM(L, st, expr)                       \
+/* The shell around every core call that may allocate: runs `call`, which reports into `err`
+ * (a graft_error this macro declares: write `&err` in the call); if memory ran out,
+ * collects garbage (dead tensors may hold what it needs) and runs `call` once more; then
+ * raises "<fn>: <message>" if it failed, else nudges the GC (check_status). */
+#define CALL_OR_RAISE(L, fn, call)                      \
     do {                                                \
-        (st) = (expr);                                  \
-        if ((st) == GRAFT_ENOMEM) {                     \
+        graft_error err;                                \
+        graft_status call_st_ = (call);                 \
+        if (call_st_ == GRAFT_ENOMEM) {                 \
             lua_gc((L), LUA_GCCOLLECT, 0);              \
-            (st) = (expr);                              \
+            call_st_ = (call);                          \
         }                                               \
+        check_status((L), call_st_, (fn), &err);        \
     } while (0)
 
 /* A Lua dim (1-based, negative from the end) for a tensor of ndim dims -> 0-based.

@@ -141,12 +141,10 @@ static int l_transform(lua_State *L) {
     graft_rng *rng = luaL_checkudata(L, 3, RNG_MT);
     if (in->ndim != 3) return luaL_error(L, "transform: need an image {C, H, W}, got %d dims", in->ndim);
     graft_tensor *c = push_tensor(L);
+    CALL_OR_RAISE(L, "transform", graft_contiguous_as(ctx_of(L), c, in, GRAFT_F32, &err));
     graft_error err;
-    graft_status st;
-    RETRY_ENOMEM(L, st, graft_contiguous_as(ctx_of(L), c, in, GRAFT_F32, &err));
-    check_status(L, st, "transform", &err);
     graft_fimage img;
-    st = graft_fimage_alloc(&img, (int)c->size[0], (int)c->size[1], (int)c->size[2], &err);
+    graft_status st = graft_fimage_alloc(&img, (int)c->size[0], (int)c->size[1], (int)c->size[2], &err);
     check_status(L, st, "transform", &err);
     memcpy(img.data, graft_tensor_data(c), sizeof(float) * (size_t)graft_tensor_numel(c));
     st = graft_tf_apply(steps, n, rng, &img, &err);
@@ -262,10 +260,7 @@ static int l_batch_collate(lua_State *L) {
         }
     }
     graft_tensor *out = push_tensor(L);
-    graft_error err;
-    graft_status st;
-    RETRY_ENOMEM(L, st, graft_batch_collate(b, keep, ctx_of(L), out, &err));
-    check_status(L, st, "Loader", &err);
+    CALL_OR_RAISE(L, "Loader", graft_batch_collate(b, keep, ctx_of(L), out, &err));
     return 1;
 }
 
@@ -274,10 +269,7 @@ static int l_batch_sample(lua_State *L) {
     graft_batch *b = check_batch(L);
     int i = (int)luaL_checkinteger(L, 2) - 1;
     graft_tensor *out = push_tensor(L);
-    graft_error err;
-    graft_status st;
-    RETRY_ENOMEM(L, st, graft_batch_sample(b, i, ctx_of(L), out, &err));
-    check_status(L, st, "Loader", &err);
+    CALL_OR_RAISE(L, "Loader", graft_batch_sample(b, i, ctx_of(L), out, &err));
     *push_rng(L) = *graft_batch_rng(b, i);
     return 2;
 }

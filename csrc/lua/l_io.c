@@ -39,14 +39,11 @@ static int l_load(lua_State *L) {
     f->fd = -1;
     luaL_setmetatable(L, STFILE_MT);
     int fidx = lua_gettop(L);
-    graft_error err;
-    check_status(L, graft_st_open(f, path, &err), "graft.load", &err);
+    CALL_OR_RAISE(L, "graft.load", graft_st_open(f, path, &err));
     lua_createtable(L, 0, f->n);
     for (int i = 0; i < f->n; i++) {
         graft_tensor *t = push_tensor(L);
-        graft_status st;
-        RETRY_ENOMEM(L, st, graft_st_read(f, i, ctx_of(L), t, &err));
-        check_status(L, st, "graft.load", &err);
+        CALL_OR_RAISE(L, "graft.load", graft_st_read(f, i, ctx_of(L), t, &err));
         lua_setfield(L, -2, f->entries[i].name);
     }
     lua_createtable(L, 0, f->nmeta);
@@ -105,10 +102,7 @@ static int l_save(lua_State *L) {
         names[i] = lua_tostring(L, -2);   /* the key stays in table 2: the pointer lives */
         if (!graft_tensor_is_contiguous(t)) {
             graft_tensor *c = push_tensor(L);
-            graft_error err;
-            graft_status st;
-            RETRY_ENOMEM(L, st, graft_clone_as(ctx_of(L), c, t, t->dtype, &err));
-            check_status(L, st, "graft.save", &err);
+            CALL_OR_RAISE(L, "graft.save", graft_clone_as(ctx_of(L), c, t, t->dtype, &err));
             lua_rawseti(L, keep, i + 1);
             t = c;
         }
@@ -133,10 +127,7 @@ static int l_read_raw(lua_State *L) {
     const char *dtype = luaL_checkstring(L, 3);
     luaL_argcheck(L, offset >= 0, 2, "offset must be >= 0");
     graft_tensor *t = push_tensor(L);
-    graft_error err;
-    graft_status st;
-    RETRY_ENOMEM(L, st, graft_st_read_raw(ctx_of(L), t, path, (uint64_t)offset, dtype, n, &err));
-    check_status(L, st, "graft.load", &err);
+    CALL_OR_RAISE(L, "graft.load", graft_st_read_raw(ctx_of(L), t, path, (uint64_t)offset, dtype, n, &err));
     return 1;
 }
 
@@ -144,10 +135,7 @@ static int l_read_raw(lua_State *L) {
 static int l_read_idx(lua_State *L) {
     const char *path = luaL_checkstring(L, 1);
     graft_tensor *t = push_tensor(L);
-    graft_error err;
-    graft_status st;
-    RETRY_ENOMEM(L, st, graft_idx_read(ctx_of(L), t, path, &err));
-    check_status(L, st, "read_idx", &err);
+    CALL_OR_RAISE(L, "read_idx", graft_idx_read(ctx_of(L), t, path, &err));
     return 1;
 }
 
@@ -159,10 +147,7 @@ static int l_image_load(lua_State *L) {
     if (channels != 0 && channels != 1 && channels != 3 && channels != 4)
         return luaL_error(L, "graft.image.load: channels must be 1, 3 or 4, not %d", (int)channels);
     graft_tensor *t = push_tensor(L);
-    graft_error err;
-    graft_status st;
-    RETRY_ENOMEM(L, st, graft_image_load(ctx_of(L), t, path, (int)channels, max_pixels, &err));
-    check_status(L, st, "graft.image.load", &err);
+    CALL_OR_RAISE(L, "graft.image.load", graft_image_load(ctx_of(L), t, path, (int)channels, max_pixels, &err));
     return 1;
 }
 
@@ -171,12 +156,9 @@ static int l_image_save(lua_State *L) {
     const char *path = luaL_checkstring(L, 1);
     graft_tensor *t = check_tensor(L, 2);
     graft_tensor *c = push_tensor(L);
+    CALL_OR_RAISE(L, "graft.image.save", graft_contiguous_as(ctx_of(L), c, t, GRAFT_F32, &err));
     graft_error err;
-    graft_status st;
-    RETRY_ENOMEM(L, st, graft_contiguous_as(ctx_of(L), c, t, GRAFT_F32, &err));
-    check_status(L, st, "graft.image.save", &err);
-    st = graft_image_save_png(path, c, &err);
-    check_status(L, st, "graft.image.save", &err);
+    check_status(L, graft_image_save_png(path, c, &err), "graft.image.save", &err);
     return 0;
 }
 
@@ -263,10 +245,7 @@ static int l_fingerprint(lua_State *L) {
     graft_tensor *t = test_tensor(L, 1);
     if (t) {
         graft_tensor *c = push_tensor(L);
-        graft_error err;
-        graft_status st;
-        RETRY_ENOMEM(L, st, graft_contiguous_as(ctx_of(L), c, t, t->dtype, &err));
-        check_status(L, st, "fingerprint", &err);
+        CALL_OR_RAISE(L, "fingerprint", graft_contiguous_as(ctx_of(L), c, t, t->dtype, &err));
         int code = (int)t->dtype;
         h = fnv1a(h, &code, sizeof code);
         h = fnv1a(h, t->size, sizeof t->size[0] * (size_t)t->ndim);

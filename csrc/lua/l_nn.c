@@ -78,10 +78,7 @@ static int l_conv2d(lua_State *L) {
         }
     }
     graft_tensor *y = push_tensor(L);
-    graft_error err;
-    graft_status st;
-    RETRY_ENOMEM(L, st, graft_conv2d(ctx_of(L), y, x, w, b, &o, prepared, &err));
-    check_status(L, st, "conv2d", &err);
+    CALL_OR_RAISE(L, "conv2d", graft_conv2d(ctx_of(L), y, x, w, b, &o, prepared, &err));
     if (!prepared || !prepared->storage) return 1;
     lua_pushvalue(L, 5);
     return 2;
@@ -95,10 +92,7 @@ static int l_conv2d_grad(lua_State *L) {
     lua_settop(L, 7);
     graft_tensor *g[3];
     push_outputs(L, 3, want, g);
-    graft_error err;
-    graft_status st;
-    RETRY_ENOMEM(L, st, graft_conv2d_grad(ctx_of(L), g[0], g[1], g[2], gy, x, w, &o, &err));
-    check_status(L, st, "conv2d backward", &err);
+    CALL_OR_RAISE(L, "conv2d backward", graft_conv2d_grad(ctx_of(L), g[0], g[1], g[2], gy, x, w, &o, &err));
     return 3;
 }
 
@@ -106,10 +100,7 @@ static int l_conv2d_grad(lua_State *L) {
 static int l_linear(lua_State *L) {
     graft_tensor *x = check_tensor(L, 1), *w = check_tensor(L, 2), *b = opt_tensor(L, 3);
     graft_tensor *y = push_tensor(L);
-    graft_error err;
-    graft_status st;
-    RETRY_ENOMEM(L, st, graft_linear(ctx_of(L), y, x, w, b, &err));
-    check_status(L, st, "linear", &err);
+    CALL_OR_RAISE(L, "linear", graft_linear(ctx_of(L), y, x, w, b, &err));
     return 1;
 }
 
@@ -120,10 +111,7 @@ static int l_linear_grad(lua_State *L) {
     lua_settop(L, 6);
     graft_tensor *o[3];
     push_outputs(L, 3, want, o);
-    graft_error err;
-    graft_status st;
-    RETRY_ENOMEM(L, st, graft_linear_grad(ctx_of(L), o[0], o[1], o[2], g, x, w, &err));
-    check_status(L, st, "linear backward", &err);
+    CALL_OR_RAISE(L, "linear backward", graft_linear_grad(ctx_of(L), o[0], o[1], o[2], g, x, w, &err));
     return 3;
 }
 
@@ -136,10 +124,7 @@ static const graft_unop activation_ops[] = {GRAFT_RELU, GRAFT_RELU6, GRAFT_SIGMO
 static int l_activation(lua_State *L) {
     graft_unop op = activation_ops[luaL_checkoption(L, 1, NULL, activation_names)];
     graft_tensor *x = check_tensor(L, 2), *y = push_tensor(L);
-    graft_error err;
-    graft_status st;
-    RETRY_ENOMEM(L, st, graft_unary(ctx_of(L), y, x, op, NULL, &err));
-    check_status(L, st, graft_unop_name(op), &err);
+    CALL_OR_RAISE(L, graft_unop_name(op), graft_unary(ctx_of(L), y, x, op, NULL, &err));
     return 1;
 }
 
@@ -147,10 +132,7 @@ static int l_activation(lua_State *L) {
 static int l_activation_grad(lua_State *L) {
     graft_unop op = activation_ops[luaL_checkoption(L, 1, NULL, activation_names)];
     graft_tensor *g = check_tensor(L, 2), *x = check_tensor(L, 3), *gx = push_tensor(L);
-    graft_error err;
-    graft_status st;
-    RETRY_ENOMEM(L, st, graft_unary_grad(ctx_of(L), gx, g, x, op, &err));
-    check_status(L, st, graft_unop_name(op), &err);
+    CALL_OR_RAISE(L, graft_unop_name(op), graft_unary_grad(ctx_of(L), gx, g, x, op, &err));
     return 1;
 }
 
@@ -161,10 +143,7 @@ static int l_softmax(lua_State *L) {
     const char *fn = take_log ? "log_softmax" : "softmax";
     int dim = x->ndim ? check_dim(L, 2, x->ndim, 0, fn) : 0;
     graft_tensor *y = push_tensor(L);
-    graft_error err;
-    graft_status st;
-    RETRY_ENOMEM(L, st, graft_softmax(ctx_of(L), y, x, dim, take_log, &err));
-    check_status(L, st, fn, &err);
+    CALL_OR_RAISE(L, fn, graft_softmax(ctx_of(L), y, x, dim, take_log, &err));
     return 1;
 }
 
@@ -173,10 +152,7 @@ static int l_softmax_grad(lua_State *L) {
     bool take_log = lua_toboolean(L, 4);
     int dim = y->ndim ? check_dim(L, 3, y->ndim, 0, "softmax backward") : 0;
     graft_tensor *gx = push_tensor(L);
-    graft_error err;
-    graft_status st;
-    RETRY_ENOMEM(L, st, graft_softmax_grad(ctx_of(L), gx, g, y, dim, take_log, &err));
-    check_status(L, st, "softmax backward", &err);
+    CALL_OR_RAISE(L, "softmax backward", graft_softmax_grad(ctx_of(L), gx, g, y, dim, take_log, &err));
     return 1;
 }
 
@@ -220,10 +196,7 @@ static int l_max_pool2d(lua_State *L) {
     graft_pool2d_opts o = check_pool_opts(L, 2, 3, "max_pool2d");
     bool positions = lua_toboolean(L, 4);
     graft_tensor *y = push_tensor(L), *idx = positions ? push_tensor(L) : NULL;
-    graft_error err;
-    graft_status st;
-    RETRY_ENOMEM(L, st, graft_max_pool2d(ctx_of(L), y, idx, x, &o, &err));
-    check_status(L, st, "max_pool2d", &err);
+    CALL_OR_RAISE(L, "max_pool2d", graft_max_pool2d(ctx_of(L), y, idx, x, &o, &err));
     return positions ? 2 : 1;
 }
 
@@ -231,10 +204,7 @@ static int l_max_pool2d(lua_State *L) {
 static int l_max_pool2d_grad(lua_State *L) {
     graft_tensor *g = check_tensor(L, 1), *idx = check_tensor(L, 2), *x = check_tensor(L, 3);
     graft_tensor *gx = push_tensor(L);
-    graft_error err;
-    graft_status st;
-    RETRY_ENOMEM(L, st, graft_max_pool2d_grad(ctx_of(L), gx, g, idx, x, &err));
-    check_status(L, st, "max_pool2d backward", &err);
+    CALL_OR_RAISE(L, "max_pool2d backward", graft_max_pool2d_grad(ctx_of(L), gx, g, idx, x, &err));
     return 1;
 }
 
@@ -243,10 +213,7 @@ static int l_avg_pool2d(lua_State *L) {
     graft_tensor *x = check_tensor(L, 1);
     graft_pool2d_opts o = check_pool_opts(L, 2, 3, "avg_pool2d");
     graft_tensor *y = push_tensor(L);
-    graft_error err;
-    graft_status st;
-    RETRY_ENOMEM(L, st, graft_avg_pool2d(ctx_of(L), y, x, &o, &err));
-    check_status(L, st, "avg_pool2d", &err);
+    CALL_OR_RAISE(L, "avg_pool2d", graft_avg_pool2d(ctx_of(L), y, x, &o, &err));
     return 1;
 }
 
@@ -254,10 +221,7 @@ static int l_avg_pool2d_grad(lua_State *L) {
     graft_tensor *g = check_tensor(L, 1), *x = check_tensor(L, 2);
     graft_pool2d_opts o = check_pool_opts(L, 3, 4, "avg_pool2d");
     graft_tensor *gx = push_tensor(L);
-    graft_error err;
-    graft_status st;
-    RETRY_ENOMEM(L, st, graft_avg_pool2d_grad(ctx_of(L), gx, g, x, &o, &err));
-    check_status(L, st, "avg_pool2d backward", &err);
+    CALL_OR_RAISE(L, "avg_pool2d backward", graft_avg_pool2d_grad(ctx_of(L), gx, g, x, &o, &err));
     return 1;
 }
 
@@ -276,19 +240,13 @@ static int l_adaptive_avg_pool2d(lua_State *L) {
         }
     }
     graft_tensor *y = push_tensor(L);
-    graft_error err;
-    graft_status st;
-    RETRY_ENOMEM(L, st, graft_adaptive_avg_pool2d(ctx_of(L), y, x, size[0], size[1], &err));
-    check_status(L, st, "adaptive_avg_pool2d", &err);
+    CALL_OR_RAISE(L, "adaptive_avg_pool2d", graft_adaptive_avg_pool2d(ctx_of(L), y, x, size[0], size[1], &err));
     return 1;
 }
 
 static int l_adaptive_avg_pool2d_grad(lua_State *L) {
     graft_tensor *g = check_tensor(L, 1), *x = check_tensor(L, 2), *gx = push_tensor(L);
-    graft_error err;
-    graft_status st;
-    RETRY_ENOMEM(L, st, graft_adaptive_avg_pool2d_grad(ctx_of(L), gx, g, x, &err));
-    check_status(L, st, "adaptive_avg_pool2d backward", &err);
+    CALL_OR_RAISE(L, "adaptive_avg_pool2d backward", graft_adaptive_avg_pool2d_grad(ctx_of(L), gx, g, x, &err));
     return 1;
 }
 
@@ -301,10 +259,7 @@ static int l_batch_norm(lua_State *L) {
     double momentum = luaL_optnumber(L, 7, 0.1), eps = luaL_optnumber(L, 8, 1e-5);
     lua_settop(L, 8);
     graft_tensor *y = push_tensor(L), *mean = push_tensor(L), *invstd = push_tensor(L);
-    graft_error err;
-    graft_status st;
-    RETRY_ENOMEM(L, st, graft_batch_norm(ctx_of(L), y, mean, invstd, x, rm, rv, w, b, training, momentum, eps, &err));
-    check_status(L, st, "batch_norm", &err);
+    CALL_OR_RAISE(L, "batch_norm", graft_batch_norm(ctx_of(L), y, mean, invstd, x, rm, rv, w, b, training, momentum, eps, &err));
     if (training) {   /* the running statistics moved */
         if (rm) graft_tensor_mark_written(rm);
         if (rv) graft_tensor_mark_written(rv);
@@ -321,10 +276,7 @@ static int l_batch_norm_grad(lua_State *L) {
     lua_settop(L, 9);
     graft_tensor *o[3];
     push_outputs(L, 3, want, o);
-    graft_error err;
-    graft_status st;
-    RETRY_ENOMEM(L, st, graft_batch_norm_grad(ctx_of(L), o[0], o[1], o[2], g, x, w, mean, invstd, batch_stats, &err));
-    check_status(L, st, "batch_norm backward", &err);
+    CALL_OR_RAISE(L, "batch_norm backward", graft_batch_norm_grad(ctx_of(L), o[0], o[1], o[2], g, x, w, mean, invstd, batch_stats, &err));
     return 3;
 }
 
@@ -336,10 +288,7 @@ static int l_layer_norm(lua_State *L) {
     double eps = luaL_optnumber(L, 5, 1e-5);
     lua_settop(L, 5);
     graft_tensor *y = push_tensor(L), *mean = push_tensor(L), *rstd = push_tensor(L);
-    graft_error err;
-    graft_status st;
-    RETRY_ENOMEM(L, st, graft_layer_norm(ctx_of(L), y, mean, rstd, x, ndims, w, b, eps, &err));
-    check_status(L, st, "layer_norm", &err);
+    CALL_OR_RAISE(L, "layer_norm", graft_layer_norm(ctx_of(L), y, mean, rstd, x, ndims, w, b, eps, &err));
     return 3;
 }
 
@@ -352,10 +301,7 @@ static int l_layer_norm_grad(lua_State *L) {
     lua_settop(L, 9);
     graft_tensor *o[3];
     push_outputs(L, 3, want, o);
-    graft_error err;
-    graft_status st;
-    RETRY_ENOMEM(L, st, graft_layer_norm_grad(ctx_of(L), o[0], o[1], o[2], g, x, ndims, w, mean, rstd, &err));
-    check_status(L, st, "layer_norm backward", &err);
+    CALL_OR_RAISE(L, "layer_norm backward", graft_layer_norm_grad(ctx_of(L), o[0], o[1], o[2], g, x, ndims, w, mean, rstd, &err));
     return 3;
 }
 
@@ -366,10 +312,7 @@ static int l_attention(lua_State *L) {
     float scale = (float)luaL_checknumber(L, 5);
     lua_settop(L, 5);
     graft_tensor *out = push_tensor(L), *probs = push_tensor(L);
-    graft_error err;
-    graft_status st;
-    RETRY_ENOMEM(L, st, graft_attention(ctx_of(L), out, probs, q, k, v, mask, scale, &err));
-    check_status(L, st, "scaled_dot_product_attention", &err);
+    CALL_OR_RAISE(L, "scaled_dot_product_attention", graft_attention(ctx_of(L), out, probs, q, k, v, mask, scale, &err));
     return 2;
 }
 
@@ -382,10 +325,7 @@ static int l_attention_grad(lua_State *L) {
     lua_settop(L, 9);
     graft_tensor *o[3];
     push_outputs(L, 3, want, o);
-    graft_error err;
-    graft_status st;
-    RETRY_ENOMEM(L, st, graft_attention_grad(ctx_of(L), o[0], o[1], o[2], g, probs, q, k, v, scale, &err));
-    check_status(L, st, "scaled_dot_product_attention backward", &err);
+    CALL_OR_RAISE(L, "scaled_dot_product_attention backward", graft_attention_grad(ctx_of(L), o[0], o[1], o[2], g, probs, q, k, v, scale, &err));
     return 3;
 }
 

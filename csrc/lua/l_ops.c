@@ -96,10 +96,7 @@ static int binary_run(lua_State *L, graft_binop op) {
     a = check_operand(L, 1, b);
     b = check_operand(L, 2, a);
     graft_tensor *out = push_tensor(L);
-    graft_error err;
-    graft_status st;
-    RETRY_ENOMEM(L, st, graft_binary(ctx_of(L), out, a, b, op, &err));
-    check_status(L, st, fn, &err);
+    CALL_OR_RAISE(L, fn, graft_binary(ctx_of(L), out, a, b, op, &err));
     return 1;
 }
 
@@ -193,10 +190,7 @@ BINARY_FN(ge, GRAFT_GE)
 static int unary(lua_State *L, graft_unop op, const double *arg) {
     graft_tensor *x = check_tensor(L, 1);
     graft_tensor *out = push_tensor(L);
-    graft_error err;
-    graft_status st;
-    RETRY_ENOMEM(L, st, graft_unary(ctx_of(L), out, x, op, arg, &err));
-    check_status(L, st, graft_unop_name(op), &err);
+    CALL_OR_RAISE(L, graft_unop_name(op), graft_unary(ctx_of(L), out, x, op, arg, &err));
     return 1;
 }
 
@@ -345,10 +339,7 @@ static int l_where(lua_State *L) {
     a = check_operand(L, 2, b);
     b = check_operand(L, 3, a);
     graft_tensor *out = push_tensor(L);
-    graft_error err;
-    graft_status st;
-    RETRY_ENOMEM(L, st, graft_where(ctx_of(L), out, mask, a, b, &err));
-    check_status(L, st, "where", &err);
+    CALL_OR_RAISE(L, "where", graft_where(ctx_of(L), out, mask, a, b, &err));
     return 1;
 }
 
@@ -360,17 +351,11 @@ static int inplace(lua_State *L, graft_binop op, const char *fn) {
     if (op == GRAFT_ADD || op == GRAFT_SUB) {   /* add_(b, alpha): self += alpha * b */
         if (!lua_isnoneornil(L, 3)) {
             graft_tensor *alpha = check_operand(L, 3, b), *scaled = push_tensor(L);
-            graft_error err;
-            graft_status st;
-            RETRY_ENOMEM(L, st, graft_binary(ctx_of(L), scaled, b, alpha, GRAFT_MUL, &err));
-            check_status(L, st, fn, &err);
+            CALL_OR_RAISE(L, fn, graft_binary(ctx_of(L), scaled, b, alpha, GRAFT_MUL, &err));
             b = scaled;
         }
     }
-    graft_error err;
-    graft_status st;
-    RETRY_ENOMEM(L, st, graft_binary_into(ctx_of(L), self, self, b, op, &err));
-    check_status(L, st, fn, &err);
+    CALL_OR_RAISE(L, fn, graft_binary_into(ctx_of(L), self, self, b, op, &err));
     graft_tensor_mark_written(self);
     lua_settop(L, 1);
     return 1;
@@ -458,10 +443,7 @@ static const char *const redop_names[] = {"sum", "mean", "prod", "max", "min", "
 static void reduce_top(lua_State *L, graft_redop op, int dim, bool keepdim, bool want_idx) {
     graft_tensor *x = check_tensor(L, -1);
     graft_tensor *vals = push_tensor(L), *idx = want_idx ? push_tensor(L) : NULL;
-    graft_error err;
-    graft_status st;
-    RETRY_ENOMEM(L, st, graft_reduce(ctx_of(L), vals, idx, x, dim, keepdim, op, 1, &err));
-    check_status(L, st, redop_names[op], &err);
+    CALL_OR_RAISE(L, redop_names[op], graft_reduce(ctx_of(L), vals, idx, x, dim, keepdim, op, 1, &err));
 }
 
 /* sum/mean/prod([dim | {dims}] [, keepdim]) */
@@ -596,10 +578,7 @@ static int argext(lua_State *L, graft_redop op) {
     bool keepdim = lua_toboolean(L, 3);
     lua_settop(L, 1);
     graft_tensor *idx = push_tensor(L);
-    graft_error err;
-    graft_status st;
-    RETRY_ENOMEM(L, st, graft_reduce(ctx_of(L), NULL, idx, x, dim, keepdim, op, 1, &err));
-    check_status(L, st, redop_names[op], &err);
+    CALL_OR_RAISE(L, redop_names[op], graft_reduce(ctx_of(L), NULL, idx, x, dim, keepdim, op, 1, &err));
     return 1;
 }
 
@@ -631,10 +610,7 @@ The matrix product with torch.matmul's rules (vectors, matrices, broadcast batch
 static int l_matmul(lua_State *L) {
     graft_tensor *a = check_tensor(L, 1), *b = check_tensor(L, 2);
     graft_tensor *out = push_tensor(L);
-    graft_error err;
-    graft_status st;
-    RETRY_ENOMEM(L, st, graft_matmul(ctx_of(L), out, a, b, &err));
-    check_status(L, st, "matmul", &err);
+    CALL_OR_RAISE(L, "matmul", graft_matmul(ctx_of(L), out, a, b, &err));
     return 1;
 }
 
@@ -645,10 +621,7 @@ static graft_tensor *check_index(lua_State *L, int idx, const char *fn) {
     if (!lua_istable(L, idx)) luaL_error(L, "%s: indices must be an i64 tensor or a Lua array", fn);
     int64_t n = (int64_t)luaL_len(L, idx);
     graft_tensor *out = push_tensor(L);
-    graft_error err;
-    graft_status st;
-    RETRY_ENOMEM(L, st, graft_tensor_alloc(out, ctx_of(L), GRAFT_I64, 1, &n, &err));
-    check_status(L, st, fn, &err);
+    CALL_OR_RAISE(L, fn, graft_tensor_alloc(out, ctx_of(L), GRAFT_I64, 1, &n, &err));
     int64_t *p = graft_tensor_data(out);
     for (int64_t i = 0; i < n; i++) {
         lua_geti(L, idx, i + 1);
@@ -672,10 +645,7 @@ static int l_index_select(lua_State *L) {
     int dim = check_dim(L, 2, x->ndim, 0, "index_select");
     graft_tensor *idx = check_index(L, 3, "index_select");
     graft_tensor *out = push_tensor(L);
-    graft_error err;
-    graft_status st;
-    RETRY_ENOMEM(L, st, graft_index_select(ctx_of(L), out, x, dim, idx, 1, &err));
-    check_status(L, st, "index_select", &err);
+    CALL_OR_RAISE(L, "index_select", graft_index_select(ctx_of(L), out, x, dim, idx, 1, &err));
     return 1;
 }
 
@@ -691,10 +661,7 @@ static int l_gather(lua_State *L) {
     int dim = check_dim(L, 2, x->ndim, 0, "gather");
     graft_tensor *idx = check_tensor(L, 3);
     graft_tensor *out = push_tensor(L);
-    graft_error err;
-    graft_status st;
-    RETRY_ENOMEM(L, st, graft_gather(ctx_of(L), out, x, dim, idx, 1, &err));
-    check_status(L, st, "gather", &err);
+    CALL_OR_RAISE(L, "gather", graft_gather(ctx_of(L), out, x, dim, idx, 1, &err));
     return 1;
 }
 
@@ -760,10 +727,7 @@ static int l_topk(lua_State *L) {
     }
     lua_settop(L, 1);
     graft_tensor *vals = push_tensor(L), *idx = push_tensor(L);
-    graft_error err;
-    graft_status st;
-    RETRY_ENOMEM(L, st, graft_topk(ctx_of(L), vals, idx, x, k, dim, largest, 1, &err));
-    check_status(L, st, "topk", &err);
+    CALL_OR_RAISE(L, "topk", graft_topk(ctx_of(L), vals, idx, x, k, dim, largest, 1, &err));
     return 2;
 }
 

@@ -109,11 +109,8 @@ void push_shape(lua_State *L, int ndim, const int64_t *size) {
 /* Allocates t (already pushed) or raises, retrying once after a full collection. */
 static void alloc_or_raise(lua_State *L, graft_tensor *t, graft_dtype dt, int ndim,
                            const int64_t *size, bool zero, const char *fn) {
-    graft_error err;
-    graft_status st;
-    RETRY_ENOMEM(L, st, zero ? graft_tensor_alloc_zeros(t, ctx_of(L), dt, ndim, size, &err)
+    CALL_OR_RAISE(L, fn, zero ? graft_tensor_alloc_zeros(t, ctx_of(L), dt, ndim, size, &err)
                              : graft_tensor_alloc(t, ctx_of(L), dt, ndim, size, &err));
-    check_status(L, st, fn, &err);
 }
 
 lua_Integer check_whole(lua_State *L, int idx, graft_dtype dt, const char *fn) {
@@ -518,11 +515,8 @@ static int l_tensor_new(lua_State *L) {
     graft_tensor *src = test_tensor(L, 1);
     graft_dtype dt = check_dtype(L, 2, src ? src->dtype : GRAFT_F32);
     if (src) {
-        graft_error err;
         graft_tensor *out = push_tensor(L);
-        graft_status st;
-        RETRY_ENOMEM(L, st, graft_clone_as(ctx_of(L), out, src, dt, &err));
-        check_status(L, st, "tensor", &err);
+        CALL_OR_RAISE(L, "tensor", graft_clone_as(ctx_of(L), out, src, dt, &err));
         return 1;
     }
     int64_t size[GRAFT_MAX_DIMS];
@@ -747,10 +741,7 @@ static int copy_as(lua_State *L, graft_dtype dt, bool always, const char *fn) {
         return 1;
     }
     graft_tensor *out = push_tensor(L);
-    graft_error err;
-    graft_status st;
-    RETRY_ENOMEM(L, st, graft_clone_as(ctx_of(L), out, t, dt, &err));
-    check_status(L, st, fn, &err);
+    CALL_OR_RAISE(L, fn, graft_clone_as(ctx_of(L), out, t, dt, &err));
     return 1;
 }
 
@@ -820,18 +811,17 @@ static int view_or_reshape(lua_State *L, bool may_copy, const char *fn) {
     int64_t size[GRAFT_MAX_DIMS];
     int nd = check_shape(L, 2, size, fn);
     infer_size(L, size, nd, graft_tensor_numel(t), fn);
-    graft_error err;
+    graft_error why;
     graft_tensor h = *t;
-    graft_status st = graft_view_reshape(&h, nd, size, &err);
+    graft_status st = graft_view_reshape(&h, nd, size, &why);
     if (st == GRAFT_OK) {
         push_view(L, t, &h);
         return 1;
     }
-    if (!may_copy || graft_shape_numel(nd, size) != graft_tensor_numel(t)) check_status(L, st, fn, &err);
+    if (!may_copy || graft_shape_numel(nd, size) != graft_tensor_numel(t)) check_status(L, st, fn, &why);
     graft_tensor *out = push_tensor(L);   /* strides forbid a view: reshape copies */
-    RETRY_ENOMEM(L, st, graft_clone_as(ctx_of(L), out, t, t->dtype, &err));
-    check_status(L, st, fn, &err);
-    check_status(L, graft_view_reshape(out, nd, size, &err), fn, &err);
+    CALL_OR_RAISE(L, fn, graft_clone_as(ctx_of(L), out, t, t->dtype, &err));
+    check_status(L, graft_view_reshape(out, nd, size, &why), fn, &why);
     return 1;
 }
 
