@@ -62,7 +62,9 @@ GRAFT_CFLAGS += -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recove
 GRAFT_LIBS   += -fsanitize=address,undefined
 else ifeq ($(SANITIZE),1)
 BUILD   ?= build-asan
-GRAFT_CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+# GRAFT_ALLOC_FAULTS: the allocation-fault hook (csrc/core/alloc.h) for tests/slow/920-alloc-faults.t.
+GRAFT_CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
+                -DGRAFT_ALLOC_FAULTS
 GRAFT_LIBS   += -fsanitize=address,undefined
 # lua5.4 itself is not instrumented: the ASan runtime must be loaded first.
 TEST_ENV = LD_PRELOAD=$(shell $(CC) -print-file-name=libasan.so) \

@@ -12,6 +12,10 @@ void graft_ctx_init(graft_ctx *ctx, unsigned long long seed) {
     atomic_init(&ctx->debt, 0);
     atomic_init(&ctx->cap, 0);
     atomic_init(&ctx->peak_bytes, 0);
+    atomic_init(&ctx->fault_countdown, 0);
+    atomic_init(&ctx->fault_allocs, 0);
+    atomic_init(&ctx->fault_fired, false);
+    atomic_init(&ctx->fault_sticky, false);
     pthread_mutex_init(&ctx->cache_lock, NULL);
 }
 

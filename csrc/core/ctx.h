@@ -17,7 +17,8 @@
 
 #define GRAFT_CACHE_SLOTS 64
 #define GRAFT_CACHE_FLOOR_BYTES ((size_t)64 << 20)   /* see cache_budget in ctx.c */
-#define GRAFT_CACHE_SLACK 16   /* live + cached may pass the peak by 1/16 of it: cache_budget */
+#define GRAFT_CACHE_SLACK 16
+#define GRAFT_FAULT_SITES 128   /* distinct allocation sites the fault hook records */   /* live + cached may pass the peak by 1/16 of it: cache_budget */
 
 /* Kernel calls counted per state, so tests can see what backward did and did not run. */
 typedef enum {
@@ -35,6 +36,14 @@ typedef struct graft_ctx {
     atomic_size_t peak_bytes;   /* the high-water mark of live_bytes */
 
     atomic_llong counters[GRAFT_NUM_COUNTERS];
+
+    /* The allocation-fault hook (alloc.h), used only in GRAFT_ALLOC_FAULTS builds. */
+    atomic_llong fault_countdown;   /* > 0: the allocation that takes it to 0 fails */
+    atomic_llong fault_allocs;      /* allocations counted since the hook was armed */
+    atomic_bool fault_fired;        /* the armed allocation failed */
+    atomic_bool fault_sticky;       /* and every one after it fails too */
+    int fault_nsites;               /* distinct sites reached (under cache_lock) */
+    const char *fault_sites[GRAFT_FAULT_SITES];
 
     pthread_mutex_t cache_lock; /* loader threads free storage too */
     int ncached;

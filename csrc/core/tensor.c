@@ -1,6 +1,7 @@
 /* Storage lifetime, shape arithmetic and header-only views. */
 #include "tensor.h"
 
+#include "alloc.h"
 #include "pages.h"
 
 #include <stdatomic.h>
@@ -76,6 +77,8 @@ static graft_status storage_new(graft_storage **out, graft_ctx *ctx, size_t nbyt
     size_t rounded = is_paged(used) ? graft_pages_round(used) : used;
     void *data = NULL;
     bool zeroed = false;   /* fresh pages come zeroed */
+    if (GRAFT_ALLOC_FAILS(ctx))
+        return graft_error_set(err, GRAFT_ENOMEM, "out of memory allocating %zu bytes", rounded);
     if (ctx) {
         if (over_cap(ctx, rounded)) graft_ctx_flush(ctx);
         if (over_cap(ctx, rounded)) {

@@ -43,7 +43,7 @@ static void run_sample(graft_batch *b, int i) {
     sample_result *r = &b->results[i];
     graft_image img;
     graft_rng_seed_words(&r->rng, b->seeds[i], 3);
-    r->status = graft_image_read(b->paths[i], b->max_pixels, &img, &r->err);
+    r->status = graft_image_read(NULL, b->paths[i], b->max_pixels, &img, &r->err);
     if (r->status != GRAFT_OK) return;
     int c = b->channels ? b->channels : img.channels;
     r->status = graft_fimage_alloc(&r->img, c, img.height, img.width, &r->err);

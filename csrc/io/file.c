@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include "file.h"
 
+#include "../core/alloc.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -13,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-graft_status graft_file_read(const char *path, size_t max_bytes, unsigned char **data, size_t *len,
+graft_status graft_file_read(graft_ctx *ctx, const char *path, size_t max_bytes, unsigned char **data, size_t *len,
                              graft_error *err) {
     *data = NULL;
     *len = 0;
@@ -27,7 +29,7 @@ graft_status graft_file_read(const char *path, size_t max_bytes, unsigned char *
         st = graft_error_set(err, GRAFT_EFORMAT, "%s: %lld bytes is over the limit of %zu", path,
                              (long long)sb.st_size, max_bytes);
     size_t want = st == GRAFT_OK ? (size_t)sb.st_size : 0, got = 0;
-    unsigned char *buf = st == GRAFT_OK ? malloc(want ? want : 1) : NULL;
+    unsigned char *buf = st == GRAFT_OK ? graft_malloc(ctx, want ? want : 1) : NULL;
     if (st == GRAFT_OK && !buf) st = graft_error_set(err, GRAFT_ENOMEM, "%s: out of memory", path);
     while (st == GRAFT_OK && got < want) {
         ssize_t r = read(fd, buf + got, want - got);

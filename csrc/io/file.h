@@ -6,11 +6,13 @@
 
 #include <stddef.h>
 
+#include "../core/ctx.h"
 #include "../core/error.h"
 
-/* Reads all of path into a malloc'd buffer (*data, *len; free with free()). A file longer
+/* Reads all of path into a malloc'd buffer (*data, *len; free with free()), allocated
+ * through ctx's fault hook (ctx may be NULL). A file longer
  * than max_bytes is refused before anything of its size is allocated. */
-graft_status graft_file_read(const char *path, size_t max_bytes, unsigned char **data, size_t *len,
+graft_status graft_file_read(graft_ctx *ctx, const char *path, size_t max_bytes, unsigned char **data, size_t *len,
                              graft_error *err);
 
 typedef struct {

@@ -13,24 +13,24 @@ const char *graft_image_format(const unsigned char *head, size_t n) {
     return NULL;
 }
 
-graft_status graft_image_decode(const unsigned char *data, size_t len, const char *name,
+graft_status graft_image_decode(graft_ctx *ctx, const unsigned char *data, size_t len, const char *name,
                                 int64_t max_pixels, graft_image *img, graft_error *err) {
     memset(img, 0, sizeof *img);
     const char *format = graft_image_format(data, len);
     if (!format)
         return graft_error_set(err, GRAFT_EFORMAT, "%s: not a PNG or JPEG file (%s)", name,
                                len < 3 ? "too short" : "unknown signature");
-    return format[0] == 'p' ? graft_png_decode(data, len, name, max_pixels, img, err)
-                            : graft_jpeg_decode(data, len, name, max_pixels, img, err);
+    return format[0] == 'p' ? graft_png_decode(ctx, data, len, name, max_pixels, img, err)
+                            : graft_jpeg_decode(ctx, data, len, name, max_pixels, img, err);
 }
 
-graft_status graft_image_read(const char *path, int64_t max_pixels, graft_image *img, graft_error *err) {
+graft_status graft_image_read(graft_ctx *ctx, const char *path, int64_t max_pixels, graft_image *img, graft_error *err) {
     unsigned char *data;
     size_t len;
     memset(img, 0, sizeof *img);
-    graft_status st = graft_file_read(path, GRAFT_IMAGE_MAX_FILE_BYTES, &data, &len, err);
+    graft_status st = graft_file_read(ctx, path, GRAFT_IMAGE_MAX_FILE_BYTES, &data, &len, err);
     if (st != GRAFT_OK) return st;
-    st = graft_image_decode(data, len, path, max_pixels, img, err);
+    st = graft_image_decode(ctx, data, len, path, max_pixels, img, err);
     free(data);
     return st;
 }
@@ -74,7 +74,7 @@ graft_status graft_image_load(graft_ctx *ctx, graft_tensor *out, const char *pat
                               int64_t max_pixels, graft_error *err) {
     graft_image img;
     graft_tensor_init_empty(out);
-    graft_status st = graft_image_read(path, max_pixels, &img, err);
+    graft_status st = graft_image_read(ctx, path, max_pixels, &img, err);
     if (st != GRAFT_OK) return st;
     int64_t size[3] = {channels ? channels : img.channels, img.height, img.width};
     st = graft_tensor_alloc(out, ctx, GRAFT_F32, 3, size, err);

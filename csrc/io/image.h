@@ -24,13 +24,14 @@ typedef struct {
 /* "png" or "jpeg" from a file's first bytes (8 are enough), or NULL. */
 const char *graft_image_format(const unsigned char *head, size_t n);
 
-/* Decodes the PNG or JPEG in data (the format found from its first bytes). Images of
+/* Decodes the PNG or JPEG in data (buffers allocated through ctx's fault hook, core/alloc.h;
+ * ctx may be NULL) (the format found from its first bytes). Images of
  * more than max_pixels pixels are refused before their pixels are allocated. `name`
  * (the file) starts every message. On failure img is empty. */
-graft_status graft_image_decode(const unsigned char *data, size_t len, const char *name,
+graft_status graft_image_decode(graft_ctx *ctx, const unsigned char *data, size_t len, const char *name,
                                 int64_t max_pixels, graft_image *img, graft_error *err);
 /* graft_image_decode on the contents of path. */
-graft_status graft_image_read(const char *path, int64_t max_pixels, graft_image *img, graft_error *err);
+graft_status graft_image_read(graft_ctx *ctx, const char *path, int64_t max_pixels, graft_image *img, graft_error *err);
 void graft_image_free(graft_image *img);
 
 /* Writes img's samples as f32 {C, H, W} in [0, 1] into out (C*H*W floats), converting to
@@ -46,9 +47,9 @@ graft_status graft_image_load(graft_ctx *ctx, graft_tensor *out, const char *pat
 graft_status graft_image_save_png(const char *path, const graft_tensor *t, graft_error *err);
 
 /* The two codecs behind graft_image_decode (image_png.c, image_jpeg.c). */
-graft_status graft_png_decode(const unsigned char *data, size_t len, const char *name,
+graft_status graft_png_decode(graft_ctx *ctx, const unsigned char *data, size_t len, const char *name,
                               int64_t max_pixels, graft_image *img, graft_error *err);
-graft_status graft_jpeg_decode(const unsigned char *data, size_t len, const char *name,
+graft_status graft_jpeg_decode(graft_ctx *ctx, const unsigned char *data, size_t len, const char *name,
                                int64_t max_pixels, graft_image *img, graft_error *err);
 
 #endif

@@ -10,6 +10,7 @@
 #include <jpeglib.h>
 
 #include "image.h"
+#include "../core/alloc.h"
 
 typedef struct {
     struct jpeg_error_mgr mgr;   /* first: libjpeg hands back a pointer to it */
@@ -35,7 +36,7 @@ static void on_message(j_common_ptr cinfo, int level) {
 
 static void print_nothing(j_common_ptr cinfo) { (void)cinfo; }
 
-graft_status graft_jpeg_decode(const unsigned char *data, size_t len, const char *name,
+graft_status graft_jpeg_decode(graft_ctx *ctx, const unsigned char *data, size_t len, const char *name,
                                int64_t max_pixels, graft_image *img, graft_error *err) {
     struct jpeg_decompress_struct cinfo;
     jpeg_job job;
@@ -69,7 +70,7 @@ graft_status graft_jpeg_decode(const unsigned char *data, size_t len, const char
     cinfo.out_color_space = cinfo.num_components == 1 ? JCS_GRAYSCALE : JCS_RGB;
     jpeg_start_decompress(&cinfo);
     const size_t w = cinfo.output_width, h = cinfo.output_height, c = (size_t)cinfo.output_components;
-    job.pixels = malloc(w * h * c + 1);
+    job.pixels = graft_malloc(ctx, w * h * c + 1);
     if (!job.pixels) {
         job.status = GRAFT_ENOMEM;
         graft_error_set(err, GRAFT_ENOMEM, "%s: out of memory for %zux%zu pixels", name, w, h);

@@ -9,11 +9,15 @@
 #include <string.h>
 
 #include "file.h"
+#include "../core/alloc.h"
 #include "image.h"
 
 typedef struct {
     const char *name;
     graft_error *err;
+    graft_ctx *ctx;              /* decoding: libpng's memory and the pixels go through its hook */
+    graft_status status;         /* what a jump returns */
+    bool oom;                    /* an allocation failed: libpng's "Out of memory" is ours */
     const unsigned char *data;   /* decoding: the encoded bytes */
     size_t len, at;
     graft_atomic_file *out;      /* encoding */
@@ -23,8 +27,22 @@ typedef struct {
 
 static void on_error(png_structp png, png_const_charp msg) {
     png_job *job = png_get_error_ptr(png);
-    graft_error_set(job->err, GRAFT_EFORMAT, "%s: bad PNG: %s", job->name, msg);
+    if (job->oom) job->status = graft_error_set(job->err, GRAFT_ENOMEM, "%s: out of memory decoding the PNG", job->name);
+    else graft_error_set(job->err, GRAFT_EFORMAT, "%s: bad PNG: %s", job->name, msg);
     png_longjmp(png, 1);
+}
+
+/* libpng's own allocations, through the ctx's hook (core/alloc.h). */
+static png_voidp png_alloc(png_structp png, png_alloc_size_t n) {
+    png_job *job = png_get_mem_ptr(png);
+    void *p = graft_malloc(job->ctx, n);
+    if (!p) job->oom = true;
+    return p;
+}
+
+static void png_release(png_structp png, png_voidp p) {
+    (void)png;
+    free(p);
 }
 
 static void on_warning(png_structp png, png_const_charp msg) { (void)png, (void)msg; }
@@ -36,11 +54,12 @@ static void read_bytes(png_structp png, png_bytep to, size_t n) {
     job->at += n;
 }
 
-graft_status graft_png_decode(const unsigned char *data, size_t len, const char *name,
+graft_status graft_png_decode(graft_ctx *ctx, const unsigned char *data, size_t len, const char *name,
                               int64_t max_pixels, graft_image *img, graft_error *err) {
-    png_job job = {.name = name, .err = err, .data = data, .len = len};
+    png_job job = {.name = name, .err = err, .ctx = ctx, .status = GRAFT_EFORMAT, .data = data, .len = len};
     png_job *volatile jp = &job;
-    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &job, on_error, on_warning);
+    png_structp png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, &job, on_error, on_warning, &job,
+                                               png_alloc, png_release);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!info) {
         png_destroy_read_struct(&png, NULL, NULL);
@@ -51,7 +70,7 @@ graft_status graft_png_decode(const unsigned char *data, size_t len, const char 
         free(jp->rows);
         png_destroy_read_struct(&png, &info, NULL);
         memset(img, 0, sizeof *img);
-        return GRAFT_EFORMAT;
+        return jp->status;
     }
     png_set_user_limits(png, 0x7fffffff, 0x7fffffff);   /* the pixel limit below is graft's */
     png_set_read_fn(png, &job, read_bytes);
@@ -86,10 +105,10 @@ graft_status graft_png_decode(const unsigned char *data, size_t len, const char 
     if (rowbytes != (size_t)w * channels * (out_depth / 8)) png_error(png, "unexpected row layout");
     if (indexed) channels = trans ? 4 : 3;   /* as libpng's palette_to_rgb and tRNS_to_alpha */
     size_t outbytes = (size_t)w * channels * (out_depth / 8);
-    job.pixels = malloc(outbytes * h + 1);
-    job.rows = malloc(sizeof *job.rows * (h ? h : 1));
+    job.pixels = graft_malloc(ctx, outbytes * h + 1);
+    job.rows = graft_malloc(ctx, sizeof *job.rows * (h ? h : 1));
     if (!job.pixels || !job.rows) {
-        graft_error_set(err, GRAFT_ENOMEM, "%s: out of memory for %ux%u pixels", name, w, h);
+        job.status = graft_error_set(err, GRAFT_ENOMEM, "%s: out of memory for %ux%u pixels", name, w, h);
         png_longjmp(png, 1);
     }
     for (png_uint_32 y = 0; y < h; y++) job.rows[y] = job.pixels + y * outbytes;

@@ -3,6 +3,7 @@
 #include "safetensors.h"
 
 #include "file.h"
+#include "../core/alloc.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -104,10 +105,10 @@ static int cmp_str(const void *a, const void *b) {
 /* Looks for a name that appears twice among n names, sorting a copy of the pointers (the
  * caller's order matters: metadata keys pair with values). Returns GRAFT_OK and sets *dup
  * to the name or NULL; fails only for lack of memory. */
-static graft_status find_duplicate(const char *const *names, int n, const char **dup,
+static graft_status find_duplicate(graft_ctx *ctx, const char *const *names, int n, const char **dup,
                                    const char *path, graft_error *err) {
     *dup = NULL;
-    const char **copy = malloc(sizeof *copy * (size_t)(n ? n : 1));
+    const char **copy = graft_malloc(ctx, sizeof *copy * (size_t)(n ? n : 1));
     if (!copy) return graft_error_set(err, GRAFT_ENOMEM, "%s: out of memory", path);
     memcpy(copy, names, sizeof *copy * (size_t)n);
     qsort(copy, (size_t)n, sizeof *copy, cmp_str);
@@ -191,8 +192,8 @@ static graft_status parse_metadata(graft_st_file *f, const cJSON *obj, graft_err
     if (!cJSON_IsObject(obj))
         return graft_error_set(err, GRAFT_EFORMAT, "%s: __metadata__ is not an object", f->path);
     int n = cJSON_GetArraySize(obj);
-    f->meta_keys = calloc((size_t)n + 1, sizeof(char *));
-    f->meta_values = calloc((size_t)n + 1, sizeof(char *));
+    f->meta_keys = graft_calloc(f->ctx, (size_t)n + 1, sizeof(char *));
+    f->meta_values = graft_calloc(f->ctx, (size_t)n + 1, sizeof(char *));
     if (!f->meta_keys || !f->meta_values)
         return graft_error_set(err, GRAFT_ENOMEM, "%s: out of memory reading metadata", f->path);
     for (const cJSON *c = obj->child; c; c = c->next) {
@@ -200,14 +201,14 @@ static graft_status parse_metadata(graft_st_file *f, const cJSON *obj, graft_err
             return graft_error_set(err, GRAFT_EFORMAT,
                                    "%s: __metadata__ value \"%s\" is not a string", f->path, c->string);
         int i = f->nmeta;
-        f->meta_keys[i] = strdup(c->string);
-        f->meta_values[i] = strdup(c->valuestring);
+        f->meta_keys[i] = graft_strdup(f->ctx, c->string);
+        f->meta_values[i] = graft_strdup(f->ctx, c->valuestring);
         if (f->meta_keys[i] || f->meta_values[i]) f->nmeta++;
         if (!f->meta_keys[i] || !f->meta_values[i])
             return graft_error_set(err, GRAFT_ENOMEM, "%s: out of memory reading metadata", f->path);
     }
     const char *dup;
-    graft_status st = find_duplicate((const char *const *)f->meta_keys, f->nmeta, &dup, f->path, err);
+    graft_status st = find_duplicate(f->ctx, (const char *const *)f->meta_keys, f->nmeta, &dup, f->path, err);
     if (st == GRAFT_OK && dup)
         st = graft_error_set(err, GRAFT_EFORMAT, "%s: __metadata__ key \"%s\" appears twice", f->path, dup);
     return st;
@@ -222,7 +223,7 @@ static int cmp_offsets(const void *a, const void *b) {
 /* Checks the data section is exactly covered: sorted by offset, each tensor starts where the
  * previous ends, the first at 0, the last at the end of the file. No gaps, no overlap. */
 static graft_status check_layout(graft_st_file *f, uint64_t data_len, graft_error *err) {
-    graft_st_entry **order = malloc(sizeof *order * (size_t)(f->n ? f->n : 1));
+    graft_st_entry **order = graft_malloc(f->ctx, sizeof *order * (size_t)(f->n ? f->n : 1));
     if (!order) return graft_error_set(err, GRAFT_ENOMEM, "%s: out of memory", f->path);
     for (int i = 0; i < f->n; i++) order[i] = &f->entries[i];
     qsort(order, (size_t)f->n, sizeof *order, cmp_offsets);
@@ -268,7 +269,7 @@ static graft_status parse_header(graft_st_file *f, const char *hdr, size_t len, 
     int count = 0, seen_meta = 0;
     for (const cJSON *c = st == GRAFT_OK ? root->child : NULL; c; c = c->next) count++;
     if (st == GRAFT_OK) {
-        f->entries = calloc((size_t)count + 1, sizeof *f->entries);
+        f->entries = graft_calloc(f->ctx, (size_t)count + 1, sizeof *f->entries);
         if (!f->entries) st = graft_error_set(err, GRAFT_ENOMEM, "%s: out of memory", p);
     }
     for (const cJSON *c = st == GRAFT_OK ? root->child : NULL; c && st == GRAFT_OK; c = c->next) {
@@ -278,7 +279,7 @@ static graft_status parse_header(graft_st_file *f, const char *hdr, size_t len, 
             continue;
         }
         graft_st_entry *e = &f->entries[f->n];
-        e->name = strdup(c->string);
+        e->name = graft_strdup(f->ctx, c->string);
         if (!e->name) {
             st = graft_error_set(err, GRAFT_ENOMEM, "%s: out of memory", p);
             break;
@@ -287,12 +288,12 @@ static graft_status parse_header(graft_st_file *f, const char *hdr, size_t len, 
         st = parse_entry(f, e, c, err);
     }
     const char **names = NULL;
-    if (st == GRAFT_OK && !(names = malloc(sizeof *names * (size_t)(f->n ? f->n : 1))))
+    if (st == GRAFT_OK && !(names = graft_malloc(f->ctx, sizeof *names * (size_t)(f->n ? f->n : 1))))
         st = graft_error_set(err, GRAFT_ENOMEM, "%s: out of memory", p);
     if (st == GRAFT_OK) {
         const char *dup;
         for (int i = 0; i < f->n; i++) names[i] = f->entries[i].name;
-        st = find_duplicate(names, f->n, &dup, p, err);
+        st = find_duplicate(f->ctx, names, f->n, &dup, p, err);
         if (st == GRAFT_OK && dup) st = graft_error_set(err, GRAFT_EFORMAT, "%s: tensor \"%s\" appears twice", p, dup);
     }
     free(names);
@@ -301,10 +302,11 @@ static graft_status parse_header(graft_st_file *f, const char *hdr, size_t len, 
     return st;
 }
 
-graft_status graft_st_open(graft_st_file *f, const char *path, graft_error *err) {
+graft_status graft_st_open(graft_st_file *f, graft_ctx *ctx, const char *path, graft_error *err) {
     memset(f, 0, sizeof *f);
     f->fd = -1;
     f->path = path;
+    f->ctx = ctx;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return graft_error_set(err, GRAFT_EIO, "%s: cannot open: %s", path, strerror(errno));
     f->fd = fd;
@@ -331,7 +333,7 @@ graft_status graft_st_open(graft_st_file *f, const char *path, graft_error *err)
                                  path, (unsigned long long)hlen, (unsigned long long)fsize);
     }
     char *hdr = NULL;
-    if (st == GRAFT_OK && !(hdr = malloc((size_t)hlen + 1)))
+    if (st == GRAFT_OK && !(hdr = graft_malloc(ctx, (size_t)hlen + 1)))
         st = graft_error_set(err, GRAFT_ENOMEM, "%s: out of memory for a %llu-byte header", path,
                              (unsigned long long)hlen);
     if (st == GRAFT_OK && read_at(fd, hdr, (size_t)hlen, 8) != 0)
@@ -397,7 +399,7 @@ graft_status graft_st_read(graft_st_file *f, int i, graft_ctx *ctx, graft_tensor
                                  f->path, e->name);
     } else {
         enum { CHUNK = 1 << 16 };
-        unsigned char *buf = malloc(CHUNK * 8);
+        unsigned char *buf = graft_malloc(ctx, CHUNK * 8);
         if (!buf) st = graft_error_set(err, GRAFT_ENOMEM, "%s: out of memory", f->path);
         for (int64_t at = 0; st == GRAFT_OK && at < n; at += CHUNK) {
             int64_t m = n - at < CHUNK ? n - at : CHUNK;
@@ -453,6 +455,7 @@ graft_status graft_st_read_raw(graft_ctx *ctx, graft_tensor *out, const char *pa
 /* ---- writer ---------------------------------------------------------------------------- */
 
 typedef struct {
+    graft_ctx *ctx;
     char *s;
     size_t len, cap;
     bool failed;
@@ -463,7 +466,7 @@ static void sb_add(strbuf *b, const char *s, size_t n) {
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 1024;
         while (cap < b->len + n + 1) cap *= 2;
-        char *ns = realloc(b->s, cap);
+        char *ns = graft_realloc(b->ctx, b->s, cap);
         if (!ns) {
             b->failed = true;
             return;
@@ -513,7 +516,7 @@ static int cmp_layout(const void *a, const void *b) {
     return strcmp(x->name, y->name);
 }
 
-graft_status graft_st_write(const char *path, int n, const char *const *names,
+graft_status graft_st_write(graft_ctx *ctx, const char *path, int n, const char *const *names,
                             const graft_tensor *const *tensors, int nmeta,
                             const char *const *meta_keys, const char *const *meta_values,
                             graft_error *err) {
@@ -524,12 +527,12 @@ graft_status graft_st_write(const char *path, int n, const char *const *names,
         if (!utf8_valid((const unsigned char *)meta_keys[i], strlen(meta_keys[i])) ||
             !utf8_valid((const unsigned char *)meta_values[i], strlen(meta_values[i])))
             return graft_error_set(err, GRAFT_EINVAL, "%s: metadata is not valid UTF-8", path);
-    named *order = malloc(sizeof *order * (size_t)(n ? n : 1));
+    named *order = graft_malloc(ctx, sizeof *order * (size_t)(n ? n : 1));
     if (!order) return graft_error_set(err, GRAFT_ENOMEM, "%s: out of memory", path);
     for (int i = 0; i < n; i++) order[i] = (named){names[i], tensors[i]};
     qsort(order, (size_t)n, sizeof *order, cmp_layout);
 
-    strbuf h = {0};
+    strbuf h = {.ctx = ctx};
     sb_add(&h, "{", 1);
     if (nmeta > 0) {
         sb_add(&h, "\"__metadata__\":{", 16);

@@ -27,11 +27,12 @@ typedef struct {
     graft_st_entry *entries;
     int nmeta;                 /* __metadata__ string pairs */
     char **meta_keys, **meta_values;
+    graft_ctx *ctx;            /* allocations go through its fault hook (core/alloc.h); may be NULL */
 } graft_st_file;
 
 /* Zeroes f so graft_st_close on it is safe; then opens and validates path. On failure f
  * holds nothing (closed) and err names the file and the problem. */
-graft_status graft_st_open(graft_st_file *f, const char *path, graft_error *err);
+graft_status graft_st_open(graft_st_file *f, graft_ctx *ctx, const char *path, graft_error *err);
 /* Reads entry i into the empty header out (allocated through ctx). */
 graft_status graft_st_read(graft_st_file *f, int i, graft_ctx *ctx, graft_tensor *out,
                            graft_error *err);
@@ -49,7 +50,7 @@ graft_status graft_st_read_raw(graft_ctx *ctx, graft_tensor *out, const char *pa
  * in the same directory, synced, then renamed over path. Tensors are laid out as the
  * reference writer does (by alignment descending, then name); the header is padded with
  * spaces to a multiple of 8. Names must be distinct. */
-graft_status graft_st_write(const char *path, int n, const char *const *names,
+graft_status graft_st_write(graft_ctx *ctx, const char *path, int n, const char *const *names,
                             const graft_tensor *const *tensors, int nmeta,
                             const char *const *meta_keys, const char *const *meta_values,
                             graft_error *err);

@@ -14,6 +14,7 @@ Runtime: threads, the random generator, memory.
 #include <time.h>
 #include <unistd.h>
 
+#include "../core/alloc.h"
 #include "../core/threads.h"
 #include "binding.h"
 #include "graft.h"
@@ -155,6 +156,33 @@ static int l_empty_cache(lua_State *L) {
     return 0;
 }
 
+#ifdef GRAFT_ALLOC_FAULTS
+/* Test builds only (tests/slow/920-alloc-faults.t): alloc_faults(n [, sticky]) arms the
+ * state's ctx so that its n-th allocation from now fails (0: none), and with sticky every
+ * later one too; alloc_fault_stats() -> the
+ * allocations counted since, whether the armed one failed, and the distinct sites reached. */
+static int l_alloc_faults(lua_State *L) {
+    graft_alloc_faults_arm(ctx_of(L), (long long)luaL_checkinteger(L, 1), lua_toboolean(L, 2));
+    return 0;
+}
+
+static int l_alloc_fault_stats(lua_State *L) {
+    long long allocs;
+    bool fired;
+    const char *const *sites;
+    int nsites;
+    graft_alloc_faults_stats(ctx_of(L), &allocs, &fired, &sites, &nsites);
+    lua_pushinteger(L, (lua_Integer)allocs);
+    lua_pushboolean(L, fired);
+    lua_createtable(L, nsites, 0);
+    for (int i = 0; i < nsites; i++) {
+        lua_pushstring(L, sites[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 3;
+}
+#endif
+
 /* The ctx's __gc: the state is closing and every tensor is already finalized (the ctx was
  * created first, so it is finalized last); a tensor freed later still bypasses the cache. */
 static int l_ctx_gc(lua_State *L) {
@@ -173,6 +201,10 @@ static const luaL_Reg runtime_funcs[] = {
     {"set_rng_state", l_set_rng_state},
     {"memory", l_memory},
     {"set_memory_limit", l_set_memory_limit},
+#ifdef GRAFT_ALLOC_FAULTS
+    {"alloc_faults", l_alloc_faults},
+    {"alloc_fault_stats", l_alloc_fault_stats},
+#endif
     {NULL, NULL},
 };
 

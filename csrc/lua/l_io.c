@@ -39,7 +39,7 @@ static int l_load(lua_State *L) {
     f->fd = -1;
     luaL_setmetatable(L, STFILE_MT);
     int fidx = lua_gettop(L);
-    CALL_OR_RAISE(L, "graft.load", graft_st_open(f, path, &err));
+    CALL_OR_RAISE(L, "graft.load", graft_st_open(f, ctx_of(L), path, &err));
     lua_createtable(L, 0, f->n);
     for (int i = 0; i < f->n; i++) {
         graft_tensor *t = push_tensor(L);
@@ -115,7 +115,7 @@ static int l_save(lua_State *L) {
             values[i] = lua_tostring(L, -1);
         }
     graft_error err;
-    check_status(L, graft_st_write(path, n, names, tensors, nmeta, keys, values, &err), "graft.save", &err);
+    check_status(L, graft_st_write(ctx_of(L), path, n, names, tensors, nmeta, keys, values, &err), "graft.save", &err);
     return 0;
 }
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/alloc.h"
 #include "copy.h"
 #include "elementwise.h"
 
@@ -198,7 +199,7 @@ graft_status graft_topk(graft_ctx *ctx, graft_tensor *values, graft_tensor *indi
     if (x->ndim) size[dim] = k;
     graft_status st = graft_tensor_alloc(values, ctx, x->dtype, x->ndim, size, err);
     if (st == GRAFT_OK) st = graft_tensor_alloc(indices, ctx, GRAFT_I64, x->ndim, size, err);
-    keyed *row = st == GRAFT_OK ? malloc(sizeof(keyed) * (size_t)(r > 0 ? r : 1)) : NULL;
+    keyed *row = st == GRAFT_OK ? graft_malloc(ctx, sizeof(keyed) * (size_t)(r > 0 ? r : 1)) : NULL;
     if (st == GRAFT_OK && !row) st = graft_error_set(err, GRAFT_ENOMEM, "out of memory");
     if (st != GRAFT_OK) {
         graft_tensor_release(values);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/alloc.h"
 #include "../core/threads.h"
 #include "copy.h"
 #include "index.h"
@@ -132,7 +133,7 @@ graft_status graft_reduce(graft_ctx *ctx, graft_tensor *values, graft_tensor *in
             if (want_index && base) graft_index_rebase(idx, base);
         } else if (ct == GRAFT_F32) {
             int64_t n = l.outer * l.inner;
-            double *acc = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
+            double *acc = graft_malloc(ctx, sizeof(double) * (size_t)(n > 0 ? n : 1));
             if (!acc) {
                 st = graft_error_set(err, GRAFT_ENOMEM, "out of memory");
             } else {

@@ -227,9 +227,9 @@ static void test_safetensors(graft_ctx *ctx) {
     for (int i = 0; i < 6; i++) ((float *)graft_tensor_data(&w))[i] = (float)i / 2;
     const char *names[1] = {"w"}, *keys[1] = {"format"}, *vals[1] = {"pt"};
     const graft_tensor *ts[1] = {&w};
-    tap_ok(graft_st_write(path, 1, names, ts, 1, keys, vals, &err) == GRAFT_OK, "write a safetensors file");
+    tap_ok(graft_st_write(NULL, path, 1, names, ts, 1, keys, vals, &err) == GRAFT_OK, "write a safetensors file");
     graft_st_file f;
-    tap_ok(graft_st_open(&f, path, &err) == GRAFT_OK && f.n == 1 && f.nmeta == 1, "open and validate it");
+    tap_ok(graft_st_open(&f, NULL, path, &err) == GRAFT_OK && f.n == 1 && f.nmeta == 1, "open and validate it");
     graft_tensor r;
     graft_tensor_init_empty(&r);
     tap_ok(graft_st_read(&f, 0, ctx, &r, &err) == GRAFT_OK && graft_tensor_same_shape(&r, &w) &&
@@ -240,7 +240,7 @@ static void test_safetensors(graft_ctx *ctx) {
     FILE *fp = fopen(path, "r+b");
     fputc(0xff, fp);   /* the header length becomes absurd */
     fclose(fp);
-    tap_ok(graft_st_open(&f, path, &err) == GRAFT_EFORMAT && f.fd == -1, "a corrupt length is refused, nothing held");
+    tap_ok(graft_st_open(&f, NULL, path, &err) == GRAFT_EFORMAT && f.fd == -1, "a corrupt length is refused, nothing held");
     tap_str_contains(err.msg, "runs past the end of the file", "and the error says why");
     unlink(path);
     graft_tensor_release(&w);

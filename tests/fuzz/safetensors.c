@@ -9,7 +9,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     graft_ctx_init(&ctx, 0);
     graft_error err;
     graft_st_file f;
-    if (graft_st_open(&f, fuzz_file(data, size, ".safetensors"), &err) == GRAFT_OK) {
+    if (graft_st_open(&f, NULL, fuzz_file(data, size, ".safetensors"), &err) == GRAFT_OK) {
         for (int i = 0; i < f.n; i++) {
             graft_tensor t;
             graft_tensor_init_empty(&t);
