@@ -77,8 +77,6 @@ static graft_status storage_new(graft_storage **out, graft_ctx *ctx, size_t nbyt
     size_t rounded = is_paged(used) ? graft_pages_round(used) : used;
     void *data = NULL;
     bool zeroed = false;   /* fresh pages come zeroed */
-    if (GRAFT_ALLOC_FAILS(ctx))
-        return graft_error_set(err, GRAFT_ENOMEM, "out of memory allocating %zu bytes", rounded);
     if (ctx) {
         if (over_cap(ctx, rounded)) graft_ctx_flush(ctx);
         if (over_cap(ctx, rounded)) {
@@ -89,14 +87,14 @@ static graft_status storage_new(graft_storage **out, graft_ctx *ctx, size_t nbyt
         }
         if (is_paged(rounded)) data = graft_ctx_take_block(ctx, rounded);
     }
-    graft_storage *s = malloc(sizeof *s);
+    graft_storage *s = graft_malloc(ctx, sizeof *s);
     for (int attempt = 0; attempt < 2 && (!s || !data); attempt++) {
         if (attempt) {   /* cached blocks may be what is missing */
             if (!ctx) break;
             graft_ctx_flush(ctx);
         }
-        if (!s) s = malloc(sizeof *s);
-        if (!data) {
+        if (!s) s = graft_malloc(ctx, sizeof *s);
+        if (!data && !GRAFT_ALLOC_FAILS(ctx)) {
             data = is_paged(rounded) ? graft_pages_map(rounded) : aligned_alloc(64, rounded);
             zeroed = is_paged(rounded);
         }

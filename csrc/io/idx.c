@@ -6,9 +6,11 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "../core/alloc.h"
+
 /* Reads the rest of the stream into a buffer grown as data arrives, up to limit + 1 bytes
  * (one more, to detect trailing data). */
-static graft_status read_rest(gzFile f, const char *path, uint64_t limit, unsigned char **out,
+static graft_status read_rest(graft_ctx *ctx, gzFile f, const char *path, uint64_t limit, unsigned char **out,
                               uint64_t *got, graft_error *err) {
     uint64_t cap = 0, n = 0;
     unsigned char *buf = NULL;
@@ -17,7 +19,7 @@ static graft_status read_rest(gzFile f, const char *path, uint64_t limit, unsign
             if (cap > limit) break;
             uint64_t next = cap ? cap * 2 : 1 << 16;
             if (next > limit + 1) next = limit + 1;
-            unsigned char *nb = realloc(buf, next ? (size_t)next : 1);
+            unsigned char *nb = graft_realloc(ctx, buf, next ? (size_t)next : 1);
             if (!nb) {
                 free(buf);
                 return graft_error_set(err, GRAFT_ENOMEM, "%s: out of memory reading the data", path);
@@ -72,7 +74,7 @@ graft_status graft_idx_read(graft_ctx *ctx, graft_tensor *out, const char *path,
         st = graft_error_set(err, GRAFT_EFORMAT, "%s: the dims overflow", path);
     uint64_t need = st == GRAFT_OK ? (uint64_t)numel * (uint64_t)esize : 0, got = 0;
     unsigned char *data = NULL;
-    if (st == GRAFT_OK) st = read_rest(f, path, need, &data, &got, err);
+    if (st == GRAFT_OK) st = read_rest(ctx, f, path, need, &data, &got, err);
     gzclose(f);
     if (st == GRAFT_OK && got != need) {
         char bs[128];

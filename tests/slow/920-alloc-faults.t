@@ -14,7 +14,7 @@ local T, graft, oracle = require "tap", require "graft", require "oracle"
 local pwd = os.getenv("PWD")
 local budget = tonumber(os.getenv("SLOW_BUDGET") or "")
 local started = os.time()
-local scenarios = {"tensors", "conv2d", "safetensors", "images", "model"}
+local scenarios = {"tensors", "conv2d", "nn", "safetensors", "images", "idx", "model"}
 
 -- The sanitizer build, with the hook (make SANITIZE=1 defines GRAFT_ALLOC_FAULTS).
 local built = os.execute("make -s SANITIZE=1 all >/dev/null 2>&1")

@@ -54,7 +54,50 @@ function scenarios.conv2d()
   ;(p * p):sum():backward()
   local dw = graft.randn{4, 1, 3, 3}
   local q = F.conv2d(y, dw, nil, {padding = 1, groups = 4})
-  return sums(y, z, p, x.grad, w.grad, b.grad, w2.grad, q)
+  -- 3x3 stride 1 with more channels (the Winograd and packed paths), forward and backward
+  local x3 = graft.randn{1, 16, 12, 12}:requires_grad_()
+  local w3 = graft.randn{16, 16, 3, 3}:requires_grad_()
+  local y3 = F.conv2d(x3, w3, nil, {padding = 1})
+  y3:sum():backward()
+  local y4 = graft.no_grad(function() return F.conv2d(x3, w3, nil, {padding = 1}) end)
+  return sums(y, z, p, x.grad, w.grad, b.grad, w2.grad, q, y3, x3.grad, w3.grad, y4)
+end
+
+function scenarios.nn()
+  graft.manual_seed(6)
+  local x = graft.randn{2, 5, 8}:requires_grad_()
+  local w, b = graft.randn{6, 8}:requires_grad_(), graft.randn{6}:requires_grad_()
+  local h = F.linear(x, w, b)
+  local ln = F.layer_norm(h, {6}, graft.ones{6}, graft.zeros{6})
+  local q4 = ln:reshape{2, 1, 5, 6}
+  local att = F.scaled_dot_product_attention(q4, q4, q4, {is_causal = true}):reshape{2, 5, 6}
+  local sm = F.log_softmax(att, -1) + F.softmax(att, 2)
+  local act = F.gelu(sm) + F.silu(sm) + F.tanh(sm) + F.sigmoid(sm)
+  local emb = F.embedding(graft.tensor({{1, 3}, {2, 2}}, "i64"), graft.randn{4, 6}:requires_grad_())
+  local cat = F.cat({act, emb}, 2)
+  local loss = F.mse_loss(cat:sum(2), graft.zeros{2, 6}) + F.cross_entropy(cat:reshape{14, 6}, graft.ones({14}, "i64"))
+  loss:backward()
+  local img = graft.randn{2, 3, 7, 7}:requires_grad_()
+  local pooled = F.adaptive_avg_pool2d(F.avg_pool2d(img, 2), 1)
+  local bn = F.batch_norm(img, graft.zeros{3}, graft.ones{3}, graft.ones{3}, graft.zeros{3}, true, 0.1, 1e-5)
+  ;(pooled:sum() + bn:sum()):backward()
+  return ("%.6g "):format(loss:item()) .. sums(h, ln, att, cat, x.grad, w.grad, b.grad, pooled, bn, img.grad)
+end
+
+function scenarios.idx()
+  -- a 3x4x5 u8 IDX file, uncompressed (zlib's gzread reads those too), and a 1-D i32 one
+  local function write(path, code, dims, bytes)
+    local f = assert(io.open(path, "wb"))
+    f:write(string.char(0, 0, code, #dims))
+    for _, d in ipairs(dims) do f:write(string.pack(">I4", d)) end
+    f:write(bytes)
+    f:close()
+  end
+  local u8 = {}
+  for i = 1, 60 do u8[i] = string.char(i * 7 % 256) end
+  write(dir .. "/images.idx", 0x08, {3, 4, 5}, table.concat(u8))
+  write(dir .. "/labels.idx", 0x0C, {3}, string.pack(">i4>i4>i4", 7, -2, 100000))
+  return sums(core.read_idx(dir .. "/images.idx"), core.read_idx(dir .. "/labels.idx"))
 end
 
 function scenarios.safetensors()
