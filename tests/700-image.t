@@ -1,9 +1,10 @@
 #!/usr/bin/env lua5.4
 -- tests/700-image.t — graft.image: a corpus of PNG (every colour type and bit depth,
--- interlaced, palette with and without transparency) and JPEG files (baseline, progressive,
--- grayscale, subsampled) made by Python, compared with independent decoders (pypng, exact
--- and 16-bit aware; PIL for JPEG); channel conversion; PNG writing; and hostile files:
--- truncated, corrupted, lying sizes, CMYK, over the pixel limit.
+-- interlaced, palette with and without transparency, interlaced palette at every depth) and
+-- JPEG files (baseline, progressive, grayscale, subsampled) made by Python, compared with
+-- independent decoders (pypng, exact and 16-bit aware; PIL for JPEG); channel conversion;
+-- PNG writing; and hostile files: truncated, corrupted, lying sizes, CMYK, over the pixel
+-- limit.
 local T, graft, oracle = require "tap", require "graft", require "oracle"
 local dir = oracle.tmpname()
 assert(os.execute("mkdir -p " .. dir))
@@ -43,6 +44,7 @@ for depth in (1, 2, 4, 8):
     write_png(f"palette{depth}", rng.randint(0, n, (H, W)), palette=pal, bitdepth=depth)
     pal_a = [p + (int(rng.randint(0, 256)),) for p in pal]
     write_png(f"palette{depth}_alpha", rng.randint(0, n, (H, W)), palette=pal_a, bitdepth=depth)
+    write_png(f"palette{depth}_interlaced", rng.randint(0, n, (H, W)), palette=pal_a, bitdepth=depth, interlace=True)
 
 # JPEG: smooth content (as photographs are) so the codec's rounding stays small.
 yy, xx = np.mgrid[0:48, 0:40]
