@@ -142,13 +142,15 @@ static int l_transform(lua_State *L) {
     if (in->ndim != 3) return luaL_error(L, "transform: need an image {C, H, W}, got %d dims", in->ndim);
     graft_tensor *c = push_tensor(L);
     CALL_OR_RAISE(L, "transform", graft_contiguous_as(ctx_of(L), c, in, GRAFT_F32, &err));
+    /* The result's userdata is made before the image buffer: between the two allocations
+     * below nothing may raise, or the buffer would be lost. */
+    graft_tensor *out = push_tensor(L);
     graft_error err;
     graft_fimage img;
     graft_status st = graft_fimage_alloc(&img, (int)c->size[0], (int)c->size[1], (int)c->size[2], &err);
-    check_status(L, st, "transform", &err);
+    if (st != GRAFT_OK) return luaL_error(L, "transform: %s", err.msg);
     memcpy(img.data, graft_tensor_data(c), sizeof(float) * (size_t)graft_tensor_numel(c));
     st = graft_tf_apply(steps, n, rng, &img, &err);
-    graft_tensor *out = push_tensor(L);
     int64_t size[3] = {img.c, img.h, img.w};
     if (st == GRAFT_OK) st = graft_tensor_alloc(out, ctx_of(L), GRAFT_F32, 3, size, &err);
     if (st == GRAFT_OK) memcpy(graft_tensor_data(out), img.data, sizeof(float) * (size_t)graft_tensor_numel(out));
