@@ -125,6 +125,29 @@ local function record_input_size(model, sizes)
   cfg.input_size = {tonumber(c), tonumber(h), tonumber(w)}
 end
 
+-- What the training data says about the model's inputs and outputs, kept in the model so
+-- that save_model, predict and the CLI have it: the data set's class names (when the model
+-- has none and they match its number of classes) and, for a text model, the tokenizer and
+-- max_length the texts were encoded with (TextClassification).
+local function record_data(model, loader)
+  local ds = type(loader) == "table" and loader.dataset
+  while type(ds) == "table" and ds.indices and ds.dataset do ds = ds.dataset end   -- through Subsets
+  if type(ds) ~= "table" then return end
+  local cfg = rawget(model, "config")
+  local classes = ds.classes
+  if type(cfg) == "table" and cfg.classes == nil and type(classes) == "table" and #classes > 0
+     and type(cfg.args) == "table" and cfg.args.num_classes == #classes then
+    local copy = {}
+    for i, c in ipairs(classes) do copy[i] = c end
+    cfg.classes = copy
+  end
+  local tok = ds.tokenizer
+  if tok and type(model.set_tokenizer) == "function" then
+    -- a max_length past the model's positions: predict truncates at the positions instead
+    if not pcall(model.set_tokenizer, model, tok, {max_length = ds.max_length}) then model:set_tokenizer(tok) end
+  end
+end
+
 local function train_epoch(s, opts, epoch)
   local model, opt, loader = s.model, s.optimizer, s.loader
   local accumulate, clip = opts.accumulate or 1, opts.clip_grad_norm
@@ -214,6 +237,7 @@ function transfer.fit(model, loader, opts)
       for _, r in ipairs(s.history) do s.step = s.step + (r.steps or 0) end
     end
   end
+  record_data(model, loader)
   local unfreeze = opts.unfreeze
   if unfreeze == "gradual" then unfreeze = {} end
   local log = opts.log and assert(io.open(opts.log, s.epoch > 0 and "a" or "w"))
