@@ -124,6 +124,10 @@ T.error_like(function() fresh:set_tokenizer(tok, {max_length = 100}) end, "max_p
 fresh:set_tokenizer(tok)
 T.is(fresh.config.tokenizer.max_length, 24, "max_length defaults to max_position_embeddings")
 T.is(#graft.predict(fresh, {"good"}), 1, "with a tokenizer set by hand, predict reads text")
+local encoder = graft.models.bert{config = config}
+encoder:set_tokenizer(tok)
+T.error_like(function() graft.predict(encoder, {"good"}) end, "the model gives no {N, classes} logits",
+             "a BERT encoder (hidden states, no logits)")
 local bare = dir .. "/bare.safetensors"
 graft.save_model(graft.models.bert_classifier{config = config, num_classes = 2}, bare)
 T.ok(graft.load_model(bare).tokenizer == nil, "a text model saved without a tokenizer loads without one")

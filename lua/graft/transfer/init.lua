@@ -262,7 +262,12 @@ local function predict_text(model, texts, opts, cfg)
     for first = 1, #texts, 64 do
       local chunk = {}
       for i = first, math.min(first + 63, #texts) do chunk[#chunk + 1] = texts[i] end
-      parts[#parts + 1] = F.softmax(model(tok:encode_batch(chunk, {max_length = max_length})), 2)
+      local logits = model(tok:encode_batch(chunk, {max_length = max_length}))
+      if getmetatable(logits) ~= tensor_mt or T.dim(logits) ~= 2 then
+        error("predict: the model gives no {N, classes} logits (a bert encoder gives hidden states: "
+              .. "graft.extract reads its features, a bert_classifier predicts)", 0)
+      end
+      parts[#parts + 1] = F.softmax(logits, 2)
     end
   end)
   return top(cat(parts), #texts, opts.topk, class_names(cfg))
