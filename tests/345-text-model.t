@@ -124,6 +124,14 @@ T.error_like(function() fresh:set_tokenizer(tok, {max_length = 100}) end, "max_p
 fresh:set_tokenizer(tok)
 T.is(fresh.config.tokenizer.max_length, 24, "max_length defaults to max_position_embeddings")
 T.is(#graft.predict(fresh, {"good"}), 1, "with a tokenizer set by hand, predict reads text")
+local hf = {}
+for k, v in pairs(config) do hf[k] = v end
+hf.id2label = {["0"] = "NEGATIVE", ["1"] = "POSITIVE"}
+local named = graft.models.bert_classifier{config = hf}
+named:set_tokenizer(tok)
+local top = graft.predict(named, {"good"}, {topk = 2})[1].classes
+table.sort(top)
+T.is_deeply(top, {"NEGATIVE", "POSITIVE"}, "without config.classes, names come from a Hugging Face config's id2label")
 local encoder = graft.models.bert{config = config}
 encoder:set_tokenizer(tok)
 T.error_like(function() graft.predict(encoder, {"good"}) end, "the model gives no {N, classes} logits",

@@ -96,7 +96,7 @@ end
 
 -- 2. Randomly composed models ----------------------------------------------------------------
 -- Each node maps C channels to C channels and has ref(x), its plain path in graft.F.
-local function conv(c, k) return nn.Conv2d(c, c, k, {padding = k // 2, bias = math.random() < 0.5}) end
+local function conv(c, k) return nn.Conv2d(c, c, k, {padding = math.floor(k / 2), bias = math.random() < 0.5}) end
 local Node = nn.Module:extend "FoldTestNode"
 local kinds = {
   -- Sequential neighbours: the fold a container proves

@@ -229,7 +229,7 @@ return function(models)
       if k ~= "max_length" then error(("set_tokenizer: unknown option %q (options: max_length)"):format(tostring(k)), 3) end
     end
     local max_length = opts and opts.max_length or c.max_position_embeddings
-    if math.type(max_length) ~= "integer" or max_length < 3 or max_length > c.max_position_embeddings then
+    if type(max_length) ~= "number" or max_length % 1 ~= 0 or max_length < 3 or max_length > c.max_position_embeddings then
       error(("set_tokenizer: max_length must be an integer from 3 to max_position_embeddings (%d)"):format(
         c.max_position_embeddings), 3)
     end

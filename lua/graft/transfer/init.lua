@@ -214,8 +214,8 @@ local function class_names(cfg)
   if type(id2label) ~= "table" then return nil end
   local names = {}
   for id, name in pairs(id2label) do
-    local i = math.tointeger(tonumber(id))
-    if i then names[i + 1] = name end
+    local i = tonumber(id)
+    if i and i >= 0 and i % 1 == 0 then names[i + 1] = name end
   end
   return names
 end
