@@ -94,6 +94,26 @@ do
   scaled_close(m(x), want, "... and with gradients on", 1e-5)
 end
 
+-- A forward hook on a convolution sees the convolution's own output (the fused call runs
+-- plainly for a hooked module), and a hook on its BatchNorm sees the BatchNorm's
+do
+  graft.manual_seed(seed)
+  local m = graft.models.resnet20_cifar{num_classes = 3}
+  randomize_bn(m)
+  m:eval()
+  local conv, bn = m:get("layer1.0.conv1"), m:get("layer1.0.bn1")
+  local got = {}
+  local h1 = conv:register_forward_hook(function(_, inputs, out) got.conv_in, got.conv = inputs[1], out end)
+  local h2 = bn:register_forward_hook(function(_, _, out) got.bn = out end)
+  local x = graft.randn{1, 3, 12, 12}
+  local y = graft.no_grad(m, x)
+  h1.remove(); h2.remove()
+  local want_conv = graft.no_grad(conv_ref, conv, got.conv_in)
+  scaled_close(got.conv, want_conv, "a hook on a convolution sees its output, not the BatchNorm's", 1e-5)
+  scaled_close(got.bn, graft.no_grad(bn_ref, bn, want_conv), "a hook on the BatchNorm sees the BatchNorm's", 1e-5)
+  scaled_close(graft.no_grad(m, x), y, "without hooks, the folded model gives the same output", 1e-5)
+end
+
 -- 2. Randomly composed models ----------------------------------------------------------------
 -- Each node maps C channels to C channels and has ref(x), its plain path in graft.F.
 local function conv(c, k) return nn.Conv2d(c, c, k, {padding = math.floor(k / 2), bias = math.random() < 0.5}) end
