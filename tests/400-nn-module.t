@@ -227,7 +227,6 @@ do
   graft.manual_seed(3)
   local conv, bn = nn.Conv2d(16, 16, 3, {padding = 1, bias = false}), nn.BatchNorm2d(16)
   local net = nn.Sequential{conv, bn, nn.ReLU()}
-  graft.models.mark_folds(net)
   net:train()
   for _ = 1, 3 do net(graft.randn{4, 16, 10, 10}) end   -- running statistics away from 0 and 1
   net:eval()

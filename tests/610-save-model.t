@@ -67,6 +67,47 @@ T.equal(graft.no_grad(t2, z), graft.no_grad(t, z), "a registered architecture sa
 T.is(t2.body.weight:size(1), 5, "with its constructor arguments")
 T.ok(graft.models.list()[1] ~= nil and table.concat(graft.models.list(), " "):find("tiny", 1, true), "models.list() includes it")
 
+-- The training size sticks: fine-tuned at 40 px, the model's config says so, in memory and
+-- after save_model/load_model, and predict's transform (for_model) resizes and crops to it.
+do
+  graft.manual_seed(5)
+  local r = graft.models.resnet18{num_classes = 2, classes = {"a", "b"}}
+  T.is_deeply(r.config.input_size, {3, 224, 224}, "a fresh resnet18 says 224")
+  local xs, ys = graft.rand{6, 3, 40, 40}, graft.tensor({1, 2, 1, 2, 1, 2}, "i64")
+  local loader = graft.data.Loader(graft.data.TensorDataset(xs, ys), {batch_size = 3})
+  graft.fit(r, loader, {epochs = 1, progress = false, lr = 1e-4})
+  T.is_deeply(r.config.input_size, {3, 40, 40}, "after fit on 40 x 40 batches, config.input_size is {3, 40, 40}")
+  graft.save_model(r, dir .. "/r40.safetensors")
+  local back = graft.load_model(dir .. "/r40.safetensors")
+  T.is_deeply(back.config.input_size, {3, 40, 40}, "and so after save_model / load_model")
+  local tf = graft.data.transforms.for_model(back)
+  T.is_deeply(tf(graft.rand{3, 120, 90}):shape(), {3, 40, 40}, "for_model(model) makes 40 x 40 inputs")
+  local img = dir .. "/r40.png"
+  graft.image.save(img, graft.rand{3, 50, 70})
+  local seen
+  local h = back:register_forward_hook(function(_, inputs) seen = inputs[1]:shape() end)
+  local p = graft.predict(back, {img}, {topk = 2})
+  h.remove()
+  T.is_deeply(seen, {1, 3, 40, 40}, "predict gives the model 40 x 40 images")
+  T.ok(p[1].classes[1] == "a" or p[1].classes[1] == "b", "with the model's class names")
+  -- progressive resizing: the last epoch's size; sizes mixed within an epoch leave the config
+  local small = graft.data.Loader(graft.data.TensorDataset(graft.rand{3, 3, 36, 36}, graft.tensor({1, 2, 1}, "i64")), {batch_size = 3})
+  graft.fit(back, small, {epochs = 1, progress = false, lr = 1e-4})
+  T.is_deeply(back.config.input_size, {3, 36, 36}, "a later fit at 36 px makes it 36")
+  local mixed = {}
+  function mixed:iter()
+    local i = 0
+    return function()
+      i = i + 1
+      if i == 1 then return graft.rand{2, 3, 48, 48}, graft.tensor({1, 2}, "i64") end
+      if i == 2 then return graft.rand{2, 3, 56, 56}, graft.tensor({2, 1}, "i64") end
+    end
+  end
+  setmetatable(mixed, {__len = function() return 2 end})
+  graft.fit(back, mixed, {epochs = 1, progress = false, lr = 1e-4})
+  T.is_deeply(back.config.input_size, {3, 36, 36}, "an epoch of mixed sizes (48 and 56) leaves it")
+end
+
 -- errors
 local Block = nn.Module:extend "Block"
 function Block:init() self.l = nn.Linear(2, 2) end

@@ -29,7 +29,7 @@ local modules = {
   {"graft.transfer", graft.transfer}, {"graft.image", graft.image}, {"graft.json", graft.json},
   {"graft.nn.init", graft.nn.init}, {"graft.text", graft.text},
 }
-local skip = {Tensor = true, spec = true, mark_folds = true, is_module = true, new = true, extend = true}
+local skip = {Tensor = true, spec = true, is_module = true, new = true, extend = true}
 for _, m in ipairs(modules) do
   local name, tbl = m[1], m[2]
   local html = page(name)

@@ -65,7 +65,27 @@ function M.save_model(model, path)
   end
   local ok, text = pcall(json.encode, config)
   if not ok then error("save_model: the model's config cannot be saved: " .. text, 2) end
-  core.save(path, model:state_dict(), {format = "pt", ["graft.config"] = text, ["graft.format"] = FORMAT})
+  local meta = {format = "pt", ["graft.config"] = text, ["graft.format"] = FORMAT}
+  -- A text model's tokenizer (model:set_tokenizer) travels with it: its options are in the
+  -- config (config.tokenizer), its vocabulary a JSON array of tokens in graft.vocab (a
+  -- string, as safetensors metadata must be, so graft.load and PyTorch read the file as ever).
+  local tok = rawget(model, "tokenizer")
+  if tok then meta["graft.vocab"] = json.encode(tok.tokens) end
+  core.save(path, model:state_dict(), meta)
+end
+
+-- The tokenizer save_model stored, or an error naming what is missing.
+local function read_tokenizer(path, spec, meta)
+  if type(spec) ~= "table" or spec.type ~= "WordPiece" then
+    error(("load_model: %s: config.tokenizer is not a WordPiece tokenizer this graft reads"):format(path), 0)
+  end
+  local ok, tokens = pcall(json.decode, meta["graft.vocab"] or "")
+  if not ok or type(tokens) ~= "table" or #tokens == 0 then
+    error(("load_model: %s: config.tokenizer is set but graft.vocab holds no vocabulary"):format(path), 0)
+  end
+  return require("graft.text").WordPiece(tokens, {lowercase = spec.lowercase, strip_accents = spec.strip_accents,
+                                                  unk_token = spec.unk_token, prefix = spec.prefix,
+                                                  max_chars = spec.max_chars})
 end
 
 --- load_model(path): the model rebuilt from its config, weights loaded (strict), in eval mode.
@@ -97,6 +117,14 @@ function M.load_model(path)
   end
   local loaded, err = pcall(model.load_state_dict, model, tensors)
   if not loaded then error(("load_model: %s: %s"):format(path, tostring(err):gsub("^[^:]*:%d+: ", "")), 2) end
+  if config.tokenizer ~= nil then
+    local tok_ok, tok = pcall(read_tokenizer, path, config.tokenizer, meta)
+    if not tok_ok then error(tok, 2) end
+    if not model.set_tokenizer then
+      error(("load_model: %s: a tokenizer is stored but %s models take none"):format(path, tostring(config.arch)), 2)
+    end
+    model:set_tokenizer(tok, {max_length = config.tokenizer.max_length})
+  end
   model:eval()
   return model
 end

@@ -216,6 +216,41 @@ return function(models)
   -- "pooler" (default, the classifier's input), "cls" or "mean" ("avg": over unmasked tokens).
   function Bert:forward_features(ids, opts) return pool(self, ids, opts) end
 
+  -- set_tokenizer(tok [, {max_length}]): the tokenizer this model reads text with.
+  -- graft.save_model stores its vocabulary and options with the model, graft.load_model
+  -- restores it, and graft.predict then takes strings. max_length (default: the model's
+  -- max_position_embeddings) is where predict truncates; fit sets both from a
+  -- TextClassification data set.
+  local function set_tokenizer(self, c, tok, opts)
+    if type(tok) ~= "table" or type(tok.tokens) ~= "table" or type(tok.encode_batch) ~= "function" then
+      error("set_tokenizer: tok must be a graft.text.WordPiece", 3)
+    end
+    for k in pairs(opts or {}) do
+      if k ~= "max_length" then error(("set_tokenizer: unknown option %q (options: max_length)"):format(tostring(k)), 3) end
+    end
+    local max_length = opts and opts.max_length or c.max_position_embeddings
+    if type(max_length) ~= "number" or max_length % 1 ~= 0 or max_length < 3 or max_length > c.max_position_embeddings then
+      error(("set_tokenizer: max_length must be an integer from 3 to max_position_embeddings (%d)"):format(
+        c.max_position_embeddings), 3)
+    end
+    if #tok.tokens > c.vocab_size then
+      error(("set_tokenizer: the vocabulary has %d tokens, more than the model's vocab_size (%d)"):format(#tok.tokens,
+        c.vocab_size), 3)
+    end
+    rawset(self, "tokenizer", tok)
+    local cfg = rawget(self, "config")
+    if cfg then
+      cfg.tokenizer = {type = "WordPiece", max_length = max_length, lowercase = tok.lowercase,
+                       strip_accents = tok.strip_accents, unk_token = tok.unk_token, prefix = tok.prefix,
+                       max_chars = tok.max_chars}
+    end
+    return self
+  end
+  --- set_tokenizer(tok [, {max_length}]): the WordPiece tokenizer the model reads text with,
+  -- kept by save_model / load_model; graft.predict then takes strings. max_length defaults
+  -- to max_position_embeddings.
+  function Bert:set_tokenizer(tok, opts) return set_tokenizer(self, self.bert_config, tok, opts) end
+
   --- BertForSequenceClassification: `bert.*` (a Bert) and `classifier.*` (the head).
   -- @type BertClassifier
   local Classifier = models.ZooModel:extend "BertClassifier"
@@ -232,6 +267,8 @@ return function(models)
     return self.classifier(self.dropout(pooled))
   end
   function Classifier:forward_features(ids, opts) return self.bert:forward_features(ids, opts) end
+  --- set_tokenizer(tok [, {max_length}]): as Bert's.
+  function Classifier:set_tokenizer(tok, opts) return set_tokenizer(self, self.bert.bert_config, tok, opts) end
   --- reset_classifier(n): a fresh head with n outputs, initialised as Hugging Face does.
   function Classifier:reset_classifier(n)
     local head = models.ZooModel.reset_classifier(self, n)

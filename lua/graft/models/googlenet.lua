@@ -14,7 +14,7 @@ return function(models)
     self.conv = nn.Conv2d(cin, cout, k, o)
     self.bn = nn.BatchNorm2d(cout, {eps = 0.001})
   end
-  function BasicConv2d:forward(x) return F.relu(self.bn(self.conv(x))) end
+  function BasicConv2d:forward(x) return F.relu(nn.conv_bn(self.conv, self.bn, x)) end
   models.BasicConv2d = BasicConv2d
 
   local Inception = nn.Module:extend "Inception"

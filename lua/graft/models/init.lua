@@ -44,37 +44,13 @@ end
 
 function ZooModel:forward(x) return self:get(self.head_path)(self:forward_pooled(x)) end
 
--- Marks the convolution -> BatchNorm pairs whose BN reads exactly the convolution's output, so
--- that inference (and a frozen trunk) folds the BN into the convolution: neighbours in a
--- Sequential, and the pairs zoo blocks call as bn(conv(x)). Weights and state dict are
--- untouched; training and anything that needs gradients take the plain path.
-local PAIRS = {conv = "bn", conv1 = "bn1", conv2 = "bn2", conv3 = "bn3", conv4 = "bn4", skip = "skipbn"}
-local function mark_folds(model)
-  local count = 0
-  local function pair(conv, bn)
-    -- a separable convolution ends in its pointwise one, which is what the BN reads
-    if conv and conv.__name ~= "nn.Conv2d" and rawget(conv, "_values") then conv = rawget(conv, "_values").pointwise end
-    if conv and bn and conv.__name == "nn.Conv2d" and rawget(bn, "_is_batch_norm") and bn.running_mean
-       and T.size(conv.weight, 1) == bn.num_features then
-      rawset(conv, "_folded_bn", bn)
-      count = count + 1
-    end
-  end
+-- fold_bn = false: every BatchNorm of the model runs plainly, also where its block or
+-- Sequential asks for folding (nn.conv_bn).
+local function no_folds(model)
   for _, m in ipairs(model:named_modules()) do
-    local mod = m[2]
-    if mod.__name == "nn.Sequential" then
-      local kids = mod:named_children()
-      for i = 1, #kids - 1 do pair(kids[i][2], kids[i + 1][2]) end
-    else
-      for c, b in pairs(PAIRS) do
-        local conv, bn = rawget(mod, "_values")[c], rawget(mod, "_values")[b]
-        if conv and bn then pair(conv, bn) end
-      end
-    end
+    if rawget(m[2], "_is_batch_norm") then rawset(m[2], "_no_fold", true) end
   end
-  return count
 end
-models.mark_folds = mark_folds
 
 -- timm's adapt_input_conv: pretrained first-conv weights for another channel count
 -- (1: the sum over RGB; c: RGB repeated, cut to c channels and scaled by 3 / c).
@@ -113,7 +89,7 @@ function models.register(name, build, config, opts)
       args.transform_input = true   -- as torchvision: pretrained Inception weights expect it
     end
     local m = build(args)
-    if args.fold_bn ~= false then mark_folds(m) end
+    if args.fold_bn == false then no_folds(m) end
     local cfg = {arch = name, args = args, classes = opts.classes}
     for k, v in pairs(defaults) do cfg[k] = type(v) == "table" and {table.unpack(v)} or v end
     cfg.input_size[1] = in_chans

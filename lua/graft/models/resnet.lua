@@ -16,8 +16,8 @@ return function(models)
     if downsample then self.downsample = downsample end
   end
   function BasicBlock:forward(x)
-    local out = F.relu(self.bn1(self.conv1(x)))
-    out = self.bn2(self.conv2(out))
+    local out = F.relu(nn.conv_bn(self.conv1, self.bn1, x))
+    out = nn.conv_bn(self.conv2, self.bn2, out)
     local identity = self.downsample and self.downsample(x) or x
     return F.relu(out + identity)
   end
@@ -34,9 +34,9 @@ return function(models)
     if downsample then self.downsample = downsample end
   end
   function Bottleneck:forward(x)
-    local out = F.relu(self.bn1(self.conv1(x)))
-    out = F.relu(self.bn2(self.conv2(out)))
-    out = self.bn3(self.conv3(out))
+    local out = F.relu(nn.conv_bn(self.conv1, self.bn1, x))
+    out = F.relu(nn.conv_bn(self.conv2, self.bn2, out))
+    out = nn.conv_bn(self.conv3, self.bn3, out)
     local identity = self.downsample and self.downsample(x) or x
     return F.relu(out + identity)
   end
@@ -70,7 +70,7 @@ return function(models)
   function ResNet:init_weights() B.init_modules(self, B.kaiming_fan_out) end
   ResNet.reset_parameters = ResNet.init_weights
   function ResNet:forward_pooled(x)
-    x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+    x = self.maxpool(self.relu(nn.conv_bn(self.conv1, self.bn1, x)))
     x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
     return self.avgpool(x):flatten(2)
   end
@@ -111,7 +111,7 @@ return function(models)
   end
   CifarResNet.reset_parameters = function(self) B.init_modules(self, B.kaiming_fan_out) end
   function CifarResNet:forward_pooled(x)
-    x = F.relu(self.bn1(self.conv1(x)))
+    x = F.relu(nn.conv_bn(self.conv1, self.bn1, x))
     x = self.layer3(self.layer2(self.layer1(x)))
     return self.avgpool(x):flatten(2)
   end

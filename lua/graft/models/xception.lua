@@ -13,6 +13,12 @@ return function(models)
     self.pointwise = nn.Conv2d(cin, cout, 1, {bias = false})
   end
   function SeparableConv2d:forward(x) return self.pointwise(self.conv1(x)) end
+  -- It ends in its pointwise convolution: a BatchNorm after it (nn.conv_bn, or its neighbour
+  -- in a Sequential) folds into that one.
+  function SeparableConv2d:forward_bn(x, bn)
+    if self.forward ~= SeparableConv2d.forward then return bn(self(x)) end
+    return nn.conv_bn(self.pointwise, bn, self.conv1(x))
+  end
 
   local Block = nn.Module:extend "XceptionBlock"
   function Block:init(cin, cout, reps, stride, start_with_relu, grow_first)
@@ -34,7 +40,7 @@ return function(models)
     self.rep = nn.Sequential(rep)
   end
   function Block:forward(x)
-    local skip = self.skip and self.skipbn(self.skip(x)) or x
+    local skip = self.skip and nn.conv_bn(self.skip, self.skipbn, x) or x
     return self.rep(x) + skip
   end
 
@@ -63,10 +69,10 @@ return function(models)
   function Xception:init_weights() B.init_modules(self, B.kaiming_fan_out) end
   Xception.reset_parameters = Xception.init_weights
   function Xception:forward_pooled(x)
-    x = F.relu(self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))))
+    x = F.relu(nn.conv_bn(self.conv2, self.bn2, F.relu(nn.conv_bn(self.conv1, self.bn1, x))))
     for i = 1, 12 do x = self["block" .. i](x) end
-    x = F.relu(self.bn3(self.conv3(x)))
-    x = F.relu(self.bn4(self.conv4(x)))
+    x = F.relu(nn.conv_bn(self.conv3, self.bn3, x))
+    x = F.relu(nn.conv_bn(self.conv4, self.bn4, x))
     return F.adaptive_avg_pool2d(x, 1):flatten(2)
   end
   function Xception:forward(x)

@@ -2,6 +2,7 @@
 -- PyTorch) and ModuleList.
 -- @module graft.nn
 local Module = require "graft.nn.module"
+local conv_bn = require("graft.nn.layers").conv_bn
 
 local C = {}
 
@@ -26,8 +27,22 @@ function Sequential:add(m, i)
   return self
 end
 function Sequential:__len() return #self:named_children() end
+-- A child followed by a BatchNorm is run as nn.conv_bn(child, bn, x) when the child offers
+-- forward_bn (a Conv2d, or a module ending in one): here the data flow is known, the
+-- BatchNorm reads exactly the child's output and nothing else does, so inference folds it.
 function Sequential:forward(x)
-  for _, c in ipairs(self:named_children()) do x = c[2](x) end
+  local kids = self:named_children()
+  local i = 1
+  while i <= #kids do
+    local m, nxt = kids[i][2], kids[i + 1] and kids[i + 1][2]
+    if nxt and rawget(nxt, "_is_batch_norm") and m.forward_bn then
+      x = conv_bn(m, nxt, x)
+      i = i + 2
+    else
+      x = m(x)
+      i = i + 1
+    end
+  end
   return x
 end
 --- at(i): the i-th module (1-based).

@@ -49,11 +49,21 @@ function Conv2d:reset_parameters()
   uniform_(self.weight, 1 / math.sqrt(fan_in))
   if self.bias then uniform_(self.bias, 1 / math.sqrt(fan_in)) end
 end
--- The BN after this convolution can be folded into it when it normalizes with running
--- statistics (eval mode, or frozen) and nothing here needs a gradient: inference, and the
--- frozen trunk of a fine-tuning run.
+-- BatchNorm folding. A BatchNorm that reads exactly a convolution's output is folded into
+-- it (w * s, (b - mean) * s + beta) only where the calling code proves that data flow:
+-- nn.conv_bn(conv, bn, x), called by a block in place of bn(conv(x)), and a Sequential's
+-- own Conv2d -> BatchNorm2d neighbours (containers.lua). Nothing is inferred from names.
+-- It folds when the BatchNorm normalizes with running statistics (eval mode, or frozen)
+-- and nothing here needs a gradient: inference, and the frozen trunk of a fine-tuning run.
+local BatchNorm
 local function no_grad_for(t) return t == nil or not t.requires_grad end
 local function foldable(conv, bn, x)
+  -- a BatchNorm subclass with a forward of its own, fold_bn = false, no running statistics,
+  -- or an input BatchNorm2d would refuse: the plain path decides
+  if bn.forward ~= BatchNorm.forward or rawget(bn, "_no_fold") or not bn.running_mean or not bn._dims[4]
+     or T.dim(x) ~= 4 or T.size(conv.weight, 1) ~= bn.num_features then
+    return false
+  end
   if bn.training and not rawget(bn, "_frozen_stats") then return false end
   if not A.is_enabled() then return true end
   return no_grad_for(x) and no_grad_for(conv.weight) and no_grad_for(conv.bias) and no_grad_for(bn.weight)
@@ -93,19 +103,39 @@ local function kept(conv, bn)
 end
 
 function Conv2d:forward(x)
-  local bn = rawget(self, "_folded_bn")
-  if bn and foldable(self, bn, x) then
-    local keep = kept(self, bn)
-    local y = F.conv2d(x, keep.weight, keep.bias, self.opts, keep)
-    rawset(bn, "_folded_output", y)   -- the BN passes exactly this tensor through
-    return y
-  end
   if not A.is_enabled() or no_grad_for(self.weight) then
     return F.conv2d(x, self.weight, self.bias, self.opts, kept(self, nil))
   end
   rawset(self, "_kept", nil)   -- training: the weights change every step
   return F.conv2d(x, self.weight, self.bias, self.opts)
 end
+-- bn(self(x)), the BatchNorm folded in where it can be (see foldable). Called through
+-- nn.conv_bn, which has checked that neither module has forward hooks. A subclass with a
+-- forward of its own gets the plain path: what it computes is not known here.
+function Conv2d:forward_bn(x, bn)
+  if self.forward ~= Conv2d.forward or not foldable(self, bn, x) then return bn(self(x)) end
+  local keep = kept(self, bn)
+  return F.conv2d(x, keep.weight, keep.bias, self.opts, keep)
+end
+
+local function hooked(m) return rawget(m, "_forward_hooks") ~= nil end
+--- conv_bn(conv, bn, x): bn(conv(x)) as one call, for blocks whose code reads so; in eval
+-- mode (or with the BatchNorm frozen) and when nothing needs gradients, the BatchNorm is
+-- folded into the convolution's weights (kept between calls, made afresh when any of the
+-- tensors changes). conv is an nn.Conv2d, or a module that ends in one and says so with a
+-- forward_bn(x, bn) method; otherwise, or when either module has forward hooks, it runs
+-- conv then bn. A Sequential folds its own Conv2d -> BatchNorm2d neighbours the same way.
+-- @tparam Module conv
+-- @tparam Module bn
+-- @tparam Tensor x
+-- @function conv_bn
+function L.conv_bn(conv, bn, x)
+  if conv.forward_bn and not hooked(conv) and not hooked(bn) then
+    return conv:__call_as(conv.forward_bn, x, bn)
+  end
+  return bn(conv(x))
+end
+
 function Conv2d:extra_repr()
   return ("%d, %d, kernel_size={%d, %d}, stride=%s, groups=%d"):format(self.in_channels, self.out_channels,
     self.kernel_size[1], self.kernel_size[2], tostring(type(self.opts.stride) == "table" and self.opts.stride[1] or self.opts.stride), self.opts.groups)
@@ -142,7 +172,7 @@ function Linear:extra_repr() return ("in_features=%d, out_features=%d"):format(s
 L.Linear = Linear
 
 -- BatchNorm1d / BatchNorm2d(num_features [, {eps, momentum, affine, track_running_stats}])
-local BatchNorm = Module:extend "nn.BatchNorm"
+BatchNorm = Module:extend "nn.BatchNorm"
 function BatchNorm:init(c, opts)
   local o = options(opts, {eps = 1e-5, momentum = 0.1, affine = true, track_running_stats = true})
   rawset(self, "num_features", c); rawset(self, "eps", o.eps); rawset(self, "momentum", o.momentum)
@@ -168,11 +198,6 @@ function BatchNorm:forward(x)
   local nd = T.dim(x)
   if not dims[nd] then
     error(("%s: expected a %s input, got %d-D"):format(self.__name, self._dims_text, nd), 2)
-  end
-  -- Folded into the preceding convolution (see Conv2d:forward): nothing left to do.
-  if rawget(self, "_folded_output") == x then
-    rawset(self, "_folded_output", nil)
-    return x
   end
   -- Batch statistics in train() mode, unless the layer is frozen (see Module:freeze).
   local batch = self.training and not rawget(self, "_frozen_stats")

@@ -95,8 +95,11 @@ end
 
 -- Calls forward with the forward hooks, and puts the module's path in front of an error raised
 -- inside it (once, by the innermost module).
-function Module:__call_forward(...)
-  local res = table.pack(pcall(self.forward, self, ...))
+function Module:__call_forward(...) return self:__call_as(self.forward, ...) end
+
+-- The same for another method standing in for forward (nn.conv_bn's fused forward_bn).
+function Module:__call_as(fn, ...)
+  local res = table.pack(pcall(fn, self, ...))
   if not res[1] then
     local err = res[2]
     if type(err) == "string" then   -- a position inside graft's own Lua files tells the user nothing

@@ -106,17 +106,61 @@ local function check_finite_grad(g, name, epoch, batch)
     tostring(err):gsub("^check_finite: ", ""), epoch, batch), 0) end
 end
 
+-- The model is used at the size it was trained at: when every batch of images in an epoch
+-- had one size {C, H, W}, that becomes config.input_size (as timm's pretrained_cfg holds the
+-- training size), so predict, for_model, the CLI and save_model/load_model resize and crop
+-- to it (the resize follows from crop_pct). The last epoch decides (progressive resizing
+-- ends at its final size); batches of varying sizes within an epoch (multi-scale training)
+-- leave the config as it was.
+local function record_input_size(model, sizes)
+  local cfg = rawget(model, "config")
+  if type(cfg) ~= "table" or type(cfg.input_size) ~= "table" then return end
+  local only
+  for key in pairs(sizes) do
+    if only then return end
+    only = key
+  end
+  if not only then return end
+  local c, h, w = only:match("^(%d+),(%d+),(%d+)$")
+  cfg.input_size = {tonumber(c), tonumber(h), tonumber(w)}
+end
+
+-- What the training data says about the model's inputs and outputs, kept in the model so
+-- that save_model, predict and the CLI have it: the data set's class names (when the model
+-- has none and they match its number of classes) and, for a text model, the tokenizer and
+-- max_length the texts were encoded with (TextClassification).
+local function record_data(model, loader)
+  local ds = type(loader) == "table" and loader.dataset
+  while type(ds) == "table" and ds.indices and ds.dataset do ds = ds.dataset end   -- through Subsets
+  if type(ds) ~= "table" then return end
+  local cfg = rawget(model, "config")
+  local classes = ds.classes
+  if type(cfg) == "table" and cfg.classes == nil and type(classes) == "table" and #classes > 0
+     and type(cfg.args) == "table" and cfg.args.num_classes == #classes then
+    local copy = {}
+    for i, c in ipairs(classes) do copy[i] = c end
+    cfg.classes = copy
+  end
+  local tok = ds.tokenizer
+  if tok and type(model.set_tokenizer) == "function" then
+    -- a max_length past the model's positions: predict truncates at the positions instead
+    if not pcall(model.set_tokenizer, model, tok, {max_length = ds.max_length}) then model:set_tokenizer(tok) end
+  end
+end
+
 local function train_epoch(s, opts, epoch)
   local model, opt, loader = s.model, s.optimizer, s.loader
   local accumulate, clip = opts.accumulate or 1, opts.clip_grad_norm
   local params = model:parameters()
   local progress = Progress.new(("epoch %d/%d"):format(epoch, opts.epochs), #loader, {enabled = opts.progress})
   local loss_sum, correct, n, batch = 0, 0, 0, 0
+  s.sizes = {}
   local nbatches = #loader
   model:train(true)
   opt:zero_grad()
   for x, y in loader:iter() do
     batch = batch + 1
+    if is_tensor(x) and T.dim(x) == 4 then s.sizes[("%d,%d,%d"):format(T.size(x, 2), T.size(x, 3), T.size(x, 4))] = true end
     local logits = model(x)
     local loss = s.loss(logits, y, x)
     local v = T.item(loss)
@@ -193,6 +237,7 @@ function transfer.fit(model, loader, opts)
       for _, r in ipairs(s.history) do s.step = s.step + (r.steps or 0) end
     end
   end
+  record_data(model, loader)
   local unfreeze = opts.unfreeze
   if unfreeze == "gradual" then unfreeze = {} end
   local log = opts.log and assert(io.open(opts.log, s.epoch > 0 and "a" or "w"))
@@ -204,6 +249,7 @@ function transfer.fit(model, loader, opts)
       local t0, steps0 = core.clock(), s.step
       local lr = opt.param_groups[#opt.param_groups].lr
       local loss, acc = train_epoch(s, opts, epoch)
+      record_input_size(model, s.sizes)
       local record = {epoch = epoch, loss = loss, accuracy = acc, lr = lr}
       if opts.val then
         local r = transfer.evaluate(model, opts.val, {loss = opts.loss and s.loss or nil, progress = false})

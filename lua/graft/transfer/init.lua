@@ -198,35 +198,107 @@ function transfer.format_confusion(confusion, classes)
   return table.concat(lines, "\n")
 end
 
+local function is_file(path)
+  local f = io.open(path, "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+local function shown(text) return #text > 60 and ("%q..."):format(text:sub(1, 57)) or ("%q"):format(text) end
+local IMAGE_EXT = {png = true, jpg = true, jpeg = true, bmp = true, gif = true, ppm = true, pgm = true, pnm = true,
+                   tif = true, tiff = true, webp = true}
+
+-- The class names of label ids: config.classes, else a Hugging Face config's id2label.
+local function class_names(cfg)
+  if cfg.classes then return cfg.classes end
+  local id2label = type(cfg.args) == "table" and type(cfg.args.config) == "table" and cfg.args.config.id2label
+  if type(id2label) ~= "table" then return nil end
+  local names = {}
+  for id, name in pairs(id2label) do
+    local i = tonumber(id)
+    if i and i >= 0 and i % 1 == 0 then names[i + 1] = name end
+  end
+  return names
+end
+
+local function top(probs, n, k, names)
+  local K = T.size(probs, 2)
+  k = math.min(k or 5, K)
+  local values, indices = T.topk(probs, k, 2)
+  values, indices = T.totable(values), T.totable(indices)
+  local out = {}
+  for i = 1, n do
+    local list = {}
+    for j, c in ipairs(indices[i]) do list[j] = names and names[c] or c end
+    out[i] = {classes = list, probs = values[i], labels = indices[i]}
+  end
+  return out
+end
+
+-- Texts through the model's own tokenizer (set_tokenizer; save_model keeps it), in batches
+-- of 64 padded to their longest and truncated at the tokenizer's max_length.
+local function predict_text(model, texts, opts, cfg)
+  local tok = rawget(model, "tokenizer")
+  if not tok then
+    error("predict: the model reads text but has no tokenizer: give it one with model:set_tokenizer(tok [, "
+          .. "{max_length}]), or train it with graft.fit on a TextClassification data set that has one", 3)
+  end
+  for i, t in ipairs(texts) do
+    if getmetatable(t) == tensor_mt then
+      error(("predict: item %d is a tensor, but the model reads text (strings, or {text, pair} arrays)"):format(i), 3)
+    end
+    local a, b = t, nil
+    if type(t) == "table" then a, b = t[1], t[2] end
+    if type(a) ~= "string" or (b ~= nil and type(b) ~= "string") then
+      error(("predict: item %d is not a string: the model reads text (strings, or {text, pair} arrays)"):format(i), 3)
+    end
+    local ext = a:match("%.(%w+)$")
+    if ext and IMAGE_EXT[ext:lower()] and not a:find("%s") and is_file(a) then
+      error(("predict: %s is an image file, but the model reads text: pass the text itself"):format(shown(a)), 3)
+    end
+  end
+  local max_length = type(cfg.tokenizer) == "table" and cfg.tokenizer.max_length or nil
+  local parts = {}
+  transfer.inference(model, function()
+    for first = 1, #texts, 64 do
+      local chunk = {}
+      for i = first, math.min(first + 63, #texts) do chunk[#chunk + 1] = texts[i] end
+      local logits = model(tok:encode_batch(chunk, {max_length = max_length}))
+      if getmetatable(logits) ~= tensor_mt or T.dim(logits) ~= 2 then
+        error("predict: the model gives no {N, classes} logits (a bert encoder gives hidden states: "
+              .. "graft.extract reads its features, a bert_classifier predicts)", 0)
+      end
+      parts[#parts + 1] = F.softmax(logits, 2)
+    end
+  end)
+  return top(cat(parts), #texts, opts.topk, class_names(cfg))
+end
+
 --- predict(model, images [, {topk = 5, transform}]) -> per image {classes, probs, labels}:
 -- images are paths or f32 {C, H, W} tensors in [0, 1]; the model's own eval transform
 -- (transforms.for_model) is applied unless `transform` is given; class names come from
--- model.config.classes when present.
+-- model.config.classes when present. A text model (BERT with a tokenizer: set_tokenizer,
+-- or as graft.load_model restores it) takes strings (or {text, pair} arrays) instead and
+-- tokenizes them with its own tokenizer.
 function transfer.predict(model, images, opts)
   opts = opts or {}
   if type(images) == "string" or getmetatable(images) == getmetatable(core.empty(0)) then images = {images} end
   local cfg = model.config or {}
+  if type(model.set_tokenizer) == "function" then return predict_text(model, images, opts, cfg) end
   local tf = opts.transform
   if tf == nil and cfg.input_size then tf = data.transforms.for_model(model) end
   local channels = cfg.input_size and cfg.input_size[1] or 3
   local xs = {}
   for i, img in ipairs(images) do
+    if type(img) == "string" and not is_file(img) then
+      error(("predict: %s is not an image file (no such file): the model takes image paths or {C, H, W} tensors")
+            :format(shown(img)), 2)
+    end
     local x = type(img) == "string" and require("graft.image").load(img, {channels = channels}) or img
     if tf then x = tf(x, data.rng(0, 0, i)) end
     xs[i] = T.unsqueeze(x, 1)
   end
   local probs = transfer.inference(model, function() return F.softmax(model(cat(xs)), 2) end)
-  local K = T.size(probs, 2)
-  local k = math.min(opts.topk or 5, K)
-  local values, indices = T.topk(probs, k, 2)
-  values, indices = T.totable(values), T.totable(indices)
-  local out = {}
-  for i = 1, #images do
-    local names = {}
-    for j, c in ipairs(indices[i]) do names[j] = cfg.classes and cfg.classes[c] or c end
-    out[i] = {classes = names, probs = values[i], labels = indices[i]}
-  end
-  return out
+  return top(probs, #images, opts.topk, cfg.classes)
 end
 
 -- ---- heads on features ---------------------------------------------------------------------
