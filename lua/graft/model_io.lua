@@ -89,7 +89,7 @@ function M.load_model(path)
     model = build_layer(config.spec)
     rawset(model, "config", config)
   elseif models.spec(config.arch) then
-    model = models[config.arch](config.args or {})
+    model = models.rebuild(config.arch, config.args or {})   -- a config is data: unknown args are ignored
     local cfg = rawget(model, "config")
     for k, v in pairs(config) do cfg[k] = v end
   else
