@@ -152,20 +152,6 @@ local function train_epoch(s, opts, epoch)
   return loss_sum / n, correct / n
 end
 
---- fit(model, loader, opts) -> history: an array with one record per epoch
--- {epoch, loss, accuracy, val_loss, val_accuracy, lr, seconds}. Options:
---   epochs (the total), optimizer (default AdamW on the trainable parameters, lr = opts.lr
---   or 1e-3), loss(logits, y, x) (default cross-entropy), val (a loader), scheduler (stepped
---   each epoch; OneCycleLR, or scheduler_step = "batch", each optimizer step),
---   checkpoint = path (resumable state after every epoch, atomic), resume = path,
---   save_best = path + monitor (default "val_accuracy", or "accuracy" without val),
---   early_stopping = {patience, metric = monitor, min_delta = 0}, clip_grad_norm,
---   accumulate (batches per optimizer step), unfreeze = "gradual" or {every, groups}
---   (ULMFiT: one more layer group trainable each `every` epochs, from the head down),
---   on_batch(info), on_epoch(record) (return false to stop), progress (nil: a bar on a
---   terminal, lines otherwise; false: silent), log = path (JSON lines, one per epoch),
---   check_finite = true (every gradient checked for NaN/Inf after each backward; the loss
---   always is).
 local FIT = {
   epochs = "integer", optimizer = "table", lr = "number", loss = "callable", val = "table", scheduler = "table",
   scheduler_step = "string", checkpoint = "string", resume = "string", save_best = "string", monitor = "string",
@@ -183,6 +169,20 @@ local function check_metric(record, what, name)
   options.raise(("fit: %s %q is not a metric of this run (metrics: %s)"):format(what, name, table.concat(have, ", ")))
 end
 
+--- fit(model, loader, opts) -> history: an array with one record per epoch
+-- {epoch, loss, accuracy, val_loss, val_accuracy, lr, seconds}. Options:
+--   epochs (the total), optimizer (default AdamW on the trainable parameters, lr = opts.lr
+--   or 1e-3), loss(logits, y, x) (default cross-entropy), val (a loader), scheduler (stepped
+--   each epoch; OneCycleLR, or scheduler_step = "batch", each optimizer step),
+--   checkpoint = path (resumable state after every epoch, atomic), resume = path,
+--   save_best = path + monitor (default "val_accuracy", or "accuracy" without val),
+--   early_stopping = {patience, metric = monitor, min_delta = 0}, clip_grad_norm,
+--   accumulate (batches per optimizer step), unfreeze = "gradual" or {every, groups}
+--   (ULMFiT: one more layer group trainable each `every` epochs, from the head down),
+--   on_batch(info), on_epoch(record) (return false to stop), progress (nil: a bar on a
+--   terminal, lines otherwise; false: silent), log = path (JSON lines, one per epoch),
+--   check_finite = true (every gradient checked for NaN/Inf after each backward; the loss
+--   always is).
 function transfer.fit(model, loader, opts)
   opts = options.check("fit", opts, FIT)
   transfer.check_loader("fit", "argument #2", loader)
