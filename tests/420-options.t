@@ -95,6 +95,11 @@ local cases = {
   {"freeze", function(o) return nn.Linear(2, 2):freeze(o) end, {bn = "train"}, "nb", "bn", {"bn", 1, "a string"}},
   {"forward_features", function(o) return graft.models.resnet20_cifar{num_classes = 2}:forward_features(R{1, 3, 8, 8}, o) end,
    {return_layers = {"layer1"}}, "return_layer", "return_layers", {"return_layers", "layer1", "a table"}},
+  {"backward", function(o) local x = R{3}:requires_grad_() return (x * x):sum():backward(o) end, {retain_graph = true},
+   "retain_grap", "retain_graph", {"retain_graph", 1, "a boolean"}},
+  {"topk", function(o) return R{5}:topk(2, 1, o) end, {largest = false}, "larget", "largest", {"largest", 0, "a boolean"}},
+  {"load_weights", function(o) local r = graft.models.resnet20_cifar{num_classes = 2} return graft.models.load_weights(r, r:state_dict(), o) end,
+   {prefix = "module."}, "prefx", "prefix", {"in_chans", "1", "an integer"}},
   -- models
   {"resnet18", function(o) return graft.models.resnet18(o) end, false, "num_clases", "num_classes", {"num_classes", "10", "an integer"}},
   {"resnet20_cifar", function(o) return graft.models.resnet20_cifar(o) end, {num_classes = 4, in_chans = 1, fold_bn = false},

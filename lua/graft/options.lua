@@ -11,9 +11,12 @@ local options = {}
 -- graft's own Lua files share this folder; frames from them are not the user's.
 local HERE = debug.getinfo(1, "S").source:match("^@(.*[/\\])options%.lua$")
 
+-- The CLI (bin/graft) counts as graft too: its users gave flags, not Lua lines, so its
+-- errors carry no position.
 local function internal(info)
   if info.what == "C" then return true end
   local src = info.source or ""
+  if src:match("^@.*[/\\]bin[/\\]graft$") or src == "@bin/graft" then return true end
   return HERE ~= nil and src:sub(1, 1) == "@" and src:sub(2, #HERE + 1) == HERE
 end
 

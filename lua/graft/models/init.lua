@@ -175,7 +175,7 @@ end
 -- zoo model: adapts the first convolution to in_chans, keeps the model's fresh head when the
 -- checkpoint's has another number of classes (as timm does), and is otherwise strict.
 function models.load_weights(m, sd, opts)
-  opts = opts or {}
+  opts = options.check("load_weights", opts, {in_chans = "integer", prefix = "string"})
   local own = m:state_dict()
   local first = rawget(m, "first_conv") or m.first_conv
   local prefix = opts.prefix
