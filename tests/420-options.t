@@ -233,6 +233,14 @@ T.error_like(function() graft.models.opt_tiny{widht = 3} end, 'opt_tiny: unknown
 T.error_like(function() graft.models.opt_tiny{width = "3"} end, 'opt_tiny: option "width" must be an integer, got string',
              "register: with its type")
 
+graft.models.register("opt_tiny2", function(args) return Tiny(args) end, {input_size = {4}, mean = {0}, std = {1}},
+                      {options = {"width"}})
+T.is(graft.models.opt_tiny2{num_classes = 2, width = 3}.width, 3, "register: options may be a list of names")
+T.error_like(function() graft.models.opt_tiny2{with = 3} end, 'opt_tiny2: unknown option "with" (did you mean "width"?)',
+             "register: a list of names is checked too")
+T.error_like(function() graft.models.register("opt_tiny3", function() end, nil, {option = {"width"}}) end,
+             'register: unknown option "option" (did you mean "options"?)', "register's own options are checked")
+
 -- freeze / unfreeze patterns
 local m = graft.models.resnet20_cifar{num_classes = 2}
 T.error_like(function() m:freeze("^nothing%.") end, 'freeze: pattern "^nothing%." matches no parameter', "freeze: a pattern matching nothing")

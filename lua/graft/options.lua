@@ -8,6 +8,12 @@
 -- @module graft.options
 local options = {}
 
+-- math.type where the Lua has it (5.3+); otherwise an integer is any integral number.
+local mtype = math.type or function(v)
+  if type(v) ~= "number" then return nil end
+  return (v == math.floor(v) and v == v and v ~= math.huge and v ~= -math.huge) and "integer" or "float"
+end
+
 -- graft's own Lua files share this folder; frames from them are not the user's.
 local HERE = debug.getinfo(1, "S").source:match("^@(.*[/\\])options%.lua$")
 
@@ -114,7 +120,7 @@ end
 
 local function is_a(v, ty)
   if ty == "any" then return true end
-  if ty == "integer" then return math.type(v) == "integer" or (math.type(v) == "float" and v == math.floor(v) and v == v and v ~= math.huge and v ~= -math.huge) end
+  if ty == "integer" then return mtype(v) == "integer" or (mtype(v) == "float" and v == math.floor(v) and v == v and v ~= math.huge and v ~= -math.huge) end
   if ty == "tensor" then return is_tensor(v) end
   if ty == "callable" then
     if type(v) == "function" then return true end
@@ -127,7 +133,7 @@ end
 
 local function describe(v)
   if is_tensor(v) then return "a tensor" end
-  if math.type(v) == "float" then return "number " .. tostring(v) end
+  if mtype(v) == "float" then return "number " .. tostring(v) end
   if type(v) == "string" then return ("string %q"):format(#v > 40 and v:sub(1, 37) .. "..." or v) end
   return type(v)
 end

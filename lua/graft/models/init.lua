@@ -113,7 +113,7 @@ function models.register(name, build, config, opts)
   opts = options.check("register", opts, {options = "table", transform_input = "boolean"})
   local spec = options.merge(COMMON)
   for k, v in pairs(opts.options or {}) do
-    if math.type(k) == "integer" then spec[v] = "any" else spec[k] = v end
+    if type(k) == "number" then spec[v] = "any" else spec[k] = v end
   end
   local defaults = {}
   for k, v in pairs(IMAGENET) do defaults[k] = v end
