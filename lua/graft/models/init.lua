@@ -130,16 +130,15 @@ function models.register(name, build, config, opts)
       for k, v in pairs(given or {}) do if spec[k] then kept[k] = v end end
       given = kept
     end
-    local opts = given
-    for k, v in pairs(opts) do if k ~= "weights" then args[k] = v end end
+    for k, v in pairs(given) do if k ~= "weights" then args[k] = v end end
     args.num_classes = args.num_classes or 1000
     local in_chans = args.in_chans or 3
-    if opts.weights and args.transform_input == nil and registry[name].transform_with_weights then
+    if given.weights and args.transform_input == nil and registry[name].transform_with_weights then
       args.transform_input = true   -- as torchvision: pretrained Inception weights expect it
     end
     local m = build(args)
     if args.fold_bn ~= false then mark_folds(m) end
-    local cfg = {arch = name, args = args, classes = opts.classes}
+    local cfg = {arch = name, args = args, classes = given.classes}
     for k, v in pairs(defaults) do cfg[k] = type(v) == "table" and {table.unpack(v)} or v end
     cfg.input_size[1] = in_chans
     if in_chans ~= 3 and #cfg.mean == 3 then   -- one channel: the mean of the RGB statistics
@@ -149,12 +148,12 @@ function models.register(name, build, config, opts)
       for i = 1, in_chans do cfg.mean[i], cfg.std[i] = mean, std end
     end
     rawset(m, "config", cfg)
-    if opts.weights then
-      local ok, err = pcall(function() models.load_weights(m, read_weights(opts.weights), {in_chans = in_chans}) end)
+    if given.weights then
+      local ok, err = pcall(function() models.load_weights(m, read_weights(given.weights), {in_chans = in_chans}) end)
       if not ok then
         err = tostring(err):gsub("^[^:]*:%d+: ", "")
         -- graft.load's errors name the file already
-        options.raise(err:find(opts.weights, 1, true) and err or ("%s: weights %s: %s"):format(name, opts.weights, err))
+        options.raise(err:find(given.weights, 1, true) and err or ("%s: weights %s: %s"):format(name, given.weights, err))
       end
     end
     return m
