@@ -284,6 +284,17 @@ T.error_like(function() graft.extract(model, tds) end, "extract: argument #2 mus
 T.error_like(function() graft.fit(model, "train/", {epochs = 1}) end, "fit: argument #2 must be a graft.data.Loader (got string)",
              "fit: anything else where the loader belongs")
 
+-- A rate set on a group after construction is checked when the optimizer steps.
+do
+  local l = nn.Linear(2, 2)
+  local o = optim.Adam(l:parameters(), {lr = 0.1})
+  l(R{1, 2}):sum():backward()
+  o.param_groups[1].lr = "fast"
+  T.error_like(function() o:step() end, 'Adam: group 1: option "lr" must be a number, got string "fast"',
+               "step: a group's lr of the wrong type names lr (not adam_update's argument)")
+  T.error_like(function() F.dropout(R{3}, "0.5") end, 'dropout: option "p" must be a number, got string', "dropout: a positional p is checked")
+end
+
 -- Data are not options: extra fields of a parameter group are kept; a config's unknown fields too.
 local lin = nn.Linear(2, 2)
 local opt = optim.SGD({{params = {lin.weight}, lr = 0.1, name = "weights"}, {params = {lin.bias}}}, {lr = 0.01})

@@ -194,6 +194,8 @@ function F.dropout(x, p, training)
     check("dropout", p, F.OPTIONS.dropout)
     p, training = p.p, p.training
   end
+  options.check_value("dropout", "p", p, "number")
+  options.check_value("dropout", "training", training, "boolean")
   p = p or 0.5
   if training == nil then training = true end
   if p < 0 or p > 1 then error("dropout: p must be in [0, 1], not " .. p, 2) end

@@ -70,7 +70,13 @@ end
 --- step(): one update of every parameter that has a gradient.
 function Optimizer:step()
   A.no_grad(function()
-    for _, group in ipairs(self.param_groups) do
+    for gi, group in ipairs(self.param_groups) do
+      -- a rate set on the group after construction (by hand or a scheduler) is checked here,
+      -- by name, before the C update sees it
+      if type(group.lr) ~= "number" then
+        if group.lr == nil then options.raise(("%s: group %d has no lr"):format(self.__name, gi)) end
+        options.check_value(("%s: group %d"):format(self.__name, gi), "lr", group.lr, "number")
+      end
       for _, p in ipairs(group.params) do
         local g = p.grad
         if g ~= nil then
