@@ -316,6 +316,15 @@ do
   if not ok2 then T.diag(tostring(err2)) end
 end
 
+do
+  local b = graft.models.bert_classifier{config = bert_config, num_classes = 3}
+  b.config.args.some_old_arg = 1
+  graft.save_model(b, dir .. "/b.safetensors")
+  local ok2, err2 = pcall(graft.load_model, dir .. "/b.safetensors")
+  T.ok(ok2, "load_model: a BERT config's unknown args are ignored too")
+  if not ok2 then T.diag(tostring(err2)) end
+end
+
 -- The module's pieces
 local options = require "graft.options"
 T.is(options.suggest("learning_rate", {lr = true, epochs = true}), "lr", "suggest: other libraries' names")

@@ -340,7 +340,7 @@ return function(models)
     end
   end
 
-  models.register_custom("bert", constructor("bert", function(c) return Bert(c), {} end))
+  models.register_custom("bert", constructor("bert", function(c) return Bert(c), {} end), CONSTRUCTOR)
   models.register_custom("bert_classifier", constructor("bert_classifier", function(c, opts)
     local n = opts.num_classes
     if n == nil then
@@ -349,6 +349,6 @@ return function(models)
       n = c.num_labels or (labels > 0 and labels) or 2
     end
     return Classifier(c, n), {num_classes = n}
-  end, {num_classes = "integer"}))
+  end, {num_classes = "integer"}), options.merge(CONSTRUCTOR, {num_classes = "integer"}))
   models.Bert, models.BertClassifier = Bert, Classifier
 end

@@ -165,8 +165,13 @@ end
 --- rebuild(name, args): the architecture built from a saved config's args (graft.load_model):
 -- a config is data, so names the architecture does not take are ignored, not errors.
 function models.rebuild(name, args)
-  local spec = registry[name]
-  if spec and spec.construct then return spec.construct(args, false) end
+  local entry = registry[name]
+  if entry and entry.construct then return entry.construct(args, false) end
+  if entry and entry.options then
+    local kept = {}
+    for k, v in pairs(args) do if entry.options[k] then kept[k] = v end end
+    args = kept
+  end
   return models[name](args)
 end
 
@@ -209,12 +214,13 @@ function models.load_weights(m, sd, opts)
   return m
 end
 
---- register_custom(name, construct): an architecture that builds itself: construct(opts)
--- returns the model with its config `{arch = name, args = ...}` set, and
--- graft.models.NAME{...} is construct; graft.load_model rebuilds it from args (BERT does so:
--- its args hold the decoded config.json).
-function models.register_custom(name, construct)
-  registry[name] = {build = construct, custom = true}
+--- register_custom(name, construct [, options]): an architecture that builds itself:
+-- construct(opts) returns the model with its config `{arch = name, args = ...}` set (and
+-- checks its own options), and graft.models.NAME{...} is construct; graft.load_model
+-- rebuilds it from args (BERT does so: its args hold the decoded config.json), keeping only
+-- the names in `options` (a map name -> type) when it is given.
+function models.register_custom(name, construct, spec)
+  registry[name] = {build = construct, custom = true, options = spec}
   models[name] = construct
 end
 
