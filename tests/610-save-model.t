@@ -58,7 +58,8 @@ function Tiny:init(args)
   rawset(self, "num_features", args.width or 8)
 end
 function Tiny:forward_pooled(x) return graft.F.relu(self.body(x)) end
-graft.models.register("tiny", function(args) return Tiny(args) end, {input_size = {4}, mean = {0}, std = {1}})
+graft.models.register("tiny", function(args) return Tiny(args) end, {input_size = {4}, mean = {0}, std = {1}},
+                      {options = {width = "integer"}})
 local t = graft.models.tiny{num_classes = 2, width = 5}
 graft.save_model(t, dir .. "/tiny.safetensors")
 local t2 = graft.load_model(dir .. "/tiny.safetensors")

@@ -138,6 +138,7 @@ end
 
 function A.backward(root, grad, opts)
   if type(grad) == "table" and not grad.shape then grad, opts = nil, grad end
+  require("graft.options").check("backward", opts, {retain_graph = "boolean"})
   return with_mode(false, run_backward, root, grad, opts)
 end
 

@@ -4,6 +4,7 @@
 -- @module graft.F
 local core = require "graft.core"
 local A = require "graft.autograd"
+local options = require "graft.options"
 
 local F = {}
 local K = core.nn
@@ -18,12 +19,32 @@ local function split_bias(b, opts)
   return b, opts
 end
 
+-- The options each op takes, checked in Lua before its C kernel runs (which reads only the
+-- names it knows). Exported for the layers that hand their options on (nn.Conv2d, ...).
+local PAIR = "integer|table"
+F.OPTIONS = {
+  conv2d = {stride = PAIR, padding = PAIR, dilation = PAIR, groups = "integer"},
+  max_pool2d = {stride = PAIR, padding = PAIR, dilation = PAIR, ceil_mode = "boolean"},
+  avg_pool2d = {stride = PAIR, padding = PAIR, ceil_mode = "boolean", count_include_pad = "boolean",
+                divisor_override = "integer"},
+  batch_norm = {weight = "tensor", bias = "tensor", training = "boolean", momentum = "number", eps = "number"},
+  scaled_dot_product_attention = {mask = "tensor", scale = "number"},
+  dropout = {p = "number", training = "boolean"},
+  embedding = {padding_idx = "integer"},
+  nll_loss = {weight = "tensor", reduction = "string", ignore_index = "integer"},
+  cross_entropy = {weight = "tensor", reduction = "string", ignore_index = "integer", label_smoothing = "number"},
+  mse_loss = {reduction = "string"},
+  binary_cross_entropy_with_logits = {weight = "tensor|number", pos_weight = "tensor|number", reduction = "string"},
+}
+local check = options.check
+
 --- conv2d(x, w [, b] [, {stride, padding, dilation, groups}])
 -- keep (used by nn.Conv2d): a table in which the kernel leaves w's preparation (its
 -- Winograd transform, or w packed for the GEMM), to reuse on the next call; the caller drops
 -- it when w changes.
 function F.conv2d(x, w, b, opts, keep)
   b, opts = split_bias(b, opts)
+  check("conv2d", opts, F.OPTIONS.conv2d)
   local y, prepared = K.conv2d(x, w, b, opts, keep and (keep.prepared or true))
   if keep then keep.prepared = prepared end
   if should_record(x, w, b) then
@@ -82,6 +103,7 @@ function F.log_softmax(x, dim) return softmax(x, dim, true) end
 
 --- max_pool2d(x, kernel [, {stride, padding, dilation, ceil_mode}])
 function F.max_pool2d(x, kernel, opts)
+  check("max_pool2d", opts, F.OPTIONS.max_pool2d)
   local rec = should_record(x)
   local y, idx = K.max_pool2d(x, kernel, opts, rec)
   if rec then
@@ -93,6 +115,7 @@ end
 
 --- avg_pool2d(x, kernel [, {stride, padding, ceil_mode, count_include_pad, divisor_override}])
 function F.avg_pool2d(x, kernel, opts)
+  check("avg_pool2d", opts, F.OPTIONS.avg_pool2d)
   local y = K.avg_pool2d(x, kernel, opts)
   if should_record(x) then
     record(y, "avg_pool2d", function(c, g) return K.avg_pool2d_grad(g, c.x, kernel, opts) end,
@@ -116,7 +139,7 @@ end
 -- In training the running statistics (if given) are updated in place.
 function F.batch_norm(x, rm, rv, w, b, training, momentum, eps)
   if type(w) == "table" and not is_tensor(w) then
-    local o = w
+    local o = check("batch_norm", w, F.OPTIONS.batch_norm)
     w, b, training, momentum, eps = o.weight, o.bias, o.training, o.momentum, o.eps
   end
   momentum, eps = momentum or 0.1, eps or 1e-5
@@ -151,7 +174,7 @@ end
 -- (not PyTorch's additive float mask). `scale` defaults to 1 / sqrt(D). The result is
 -- {B, H, Tq, Dv}, stored so that `:transpose(2, 3):reshape(B, Tq, H * Dv)` copies nothing.
 function F.scaled_dot_product_attention(q, k, v, opts)
-  opts = opts or {}
+  opts = check("scaled_dot_product_attention", opts, F.OPTIONS.scaled_dot_product_attention)
   local mask = opts.mask
   if mask and T.dim(mask) == 4 then mask = T.reshape(mask, T.size(mask, 1), T.size(mask, 4)) end
   local scale = opts.scale or 1 / math.sqrt(T.size(q, -1))
@@ -167,7 +190,12 @@ end
 --- dropout(x [, p [, training]]) or dropout(x, {p, training}): zeroes elements with
 -- probability p and scales the rest by 1/(1-p), drawing from the state's generator.
 function F.dropout(x, p, training)
-  if type(p) == "table" then p, training = p.p, p.training end
+  if type(p) == "table" then
+    check("dropout", p, F.OPTIONS.dropout)
+    p, training = p.p, p.training
+  end
+  options.check_value("dropout", "p", p, "number")
+  options.check_value("dropout", "training", training, "boolean")
   p = p or 0.5
   if training == nil then training = true end
   if p < 0 or p > 1 then error("dropout: p must be in [0, 1], not " .. p, 2) end
@@ -237,6 +265,7 @@ function F.flatten(x, s, e) return x:flatten(s, e) end
 --- embedding(ids, weight [, {padding_idx}]): rows of weight for 1-based ids; the padding
 -- row gets no gradient.
 function F.embedding(ids, weight, opts)
+  check("embedding", opts, F.OPTIONS.embedding)
   local n = T.size(weight, 1)
   if T.numel(ids) > 0 then
     local lo, hi = T.min(ids):item(), T.max(ids):item()
@@ -279,7 +308,7 @@ end
 
 --- nll_loss(log_probs, labels [, {weight, reduction, ignore_index}]): labels are 1-based.
 function F.nll_loss(logp, labels, opts)
-  opts = opts or {}
+  opts = check("nll_loss", opts, F.OPTIONS.nll_loss)
   local cd = class_dim(logp, "nll_loss")
   local classes = T.size(logp, cd)
   local ignore = opts.ignore_index or -100
@@ -304,10 +333,10 @@ end
 --- cross_entropy(logits, labels [, {weight, reduction, ignore_index, label_smoothing}])
 -- as PyTorch computes it, with 1-based labels.
 function F.cross_entropy(x, labels, opts)
-  opts = opts or {}
+  opts = check("cross_entropy", opts, F.OPTIONS.cross_entropy)
   local cd = class_dim(x, "cross_entropy")
   local logp = F.log_softmax(x, cd)
-  local nll = F.nll_loss(logp, labels, opts)
+  local nll = F.nll_loss(logp, labels, {weight = opts.weight, reduction = opts.reduction, ignore_index = opts.ignore_index})
   local eps = opts.label_smoothing or 0
   if eps == 0 then return nll end
   if eps < 0 or eps > 1 then error("cross_entropy: label_smoothing must be in [0, 1]", 2) end
@@ -338,13 +367,14 @@ end
 
 --- mse_loss(input, target [, {reduction}])
 function F.mse_loss(a, b, opts)
+  check("mse_loss", opts, F.OPTIONS.mse_loss)
   local d = a - b
   return reduce(d * d, opts and opts.reduction, "mse_loss")
 end
 
 --- binary_cross_entropy_with_logits(x, target [, {weight, pos_weight, reduction}])
 function F.binary_cross_entropy_with_logits(x, t, opts)
-  opts = opts or {}
+  opts = check("binary_cross_entropy_with_logits", opts, F.OPTIONS.binary_cross_entropy_with_logits)
   local m = (-x):clamp{min = 0}
   local softplus = ((-m):exp() + (-x - m):exp()):log() + m
   local loss

@@ -221,7 +221,9 @@ end)
 
 do
   local f = raw.topk
+  local options = require "graft.options"
   T.topk = function(x, k, dim, opts)
+    if opts ~= nil then options.check("topk", opts, {largest = "boolean"}) end
     local v, i = f(x, k, dim, opts)
     if should_record(x) then
       record(v, "topk", function(c, g)

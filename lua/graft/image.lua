@@ -1,6 +1,7 @@
 --- graft.image: PNG and JPEG files to f32 {C, H, W} tensors in [0, 1], and back to PNG.
 -- @module graft.image
 local core = require "graft.core"
+local options = require "graft.options"
 
 local image = {
   --- Images with more pixels than this are refused before their pixels are allocated
@@ -13,7 +14,7 @@ local image = {
 -- expand to RGB or RGBA); channels = 1 | 3 | 4 converts.
 function image.load(path, opts)
   if type(path) ~= "string" then error("graft.image.load: path must be a string", 2) end
-  local channels = opts and opts.channels or 0
+  local channels = options.check("graft.image.load", opts, {channels = "integer"}).channels or 0
   return core.image_load(path, channels, image.max_pixels)
 end
 

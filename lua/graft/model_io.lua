@@ -85,7 +85,7 @@ local function read_tokenizer(path, spec, meta)
   end
   return require("graft.text").WordPiece(tokens, {lowercase = spec.lowercase, strip_accents = spec.strip_accents,
                                                   unk_token = spec.unk_token, prefix = spec.prefix,
-                                                  max_chars = spec.max_chars})
+                                                  max_input_chars_per_word = spec.max_chars})
 end
 
 --- load_model(path): the model rebuilt from its config, weights loaded (strict), in eval mode.
@@ -109,7 +109,7 @@ function M.load_model(path)
     model = build_layer(config.spec)
     rawset(model, "config", config)
   elseif models.spec(config.arch) then
-    model = models[config.arch](config.args or {})
+    model = models.rebuild(config.arch, config.args or {})   -- a config is data: unknown args are ignored
     local cfg = rawget(model, "config")
     for k, v in pairs(config) do cfg[k] = v end
   else

@@ -4,6 +4,7 @@
 -- and `ds.classes`; the built-in ones below have all of them.
 -- @module graft.data
 local core = require "graft.core"
+local options = require "graft.options"
 
 local T = core.Tensor
 local data = {}
@@ -35,6 +36,7 @@ local FashionMNIST = dataset_class "FashionMNIST"
 FashionMNIST.classes = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                         "Sneaker", "Bag", "Ankle boot"}
 function FashionMNIST.new(split, opts)
+  opts = options.check("FashionMNIST", opts, {root = "string", transform = "callable"})
   local root = opts and opts.root or "/usr/share/datasets/fashion-mnist"
   local prefix = ({train = "train", test = "t10k"})[split]
   if not prefix then error(('FashionMNIST: split must be "train" or "test", not %q'):format(tostring(split)), 3) end
@@ -172,7 +174,7 @@ end
 -- a seeded shuffle; for few-shot experiments), and a Subset of everything else. `classes`
 -- limits it to some labels. A class with fewer than k items is an error.
 function data.per_class(ds, k, opts)
-  opts = opts or {}
+  opts = options.check("per_class", opts, {seed = "integer", classes = "table"})
   if math.type(k) ~= "integer" or k < 0 then error("per_class: k must be a non-negative integer", 2) end
   local wanted
   if opts.classes then
@@ -233,7 +235,8 @@ local function walk(dir, accept, out)
 end
 
 function ImageFolder.new(root, opts)
-  opts = opts or {}
+  opts = options.check("ImageFolder", opts, {transform = "callable", extensions = "table", classes = "table",
+                                             channels = "integer", on_error = "string"})
   if type(root) ~= "string" then error("ImageFolder: root must be a path", 3) end
   local ok, names, kinds = pcall(core.listdir, root)
   if not ok then error("ImageFolder: " .. tostring(names), 3) end

@@ -6,6 +6,7 @@
 -- of (seed, e, i), so batches never depend on the number of workers.
 -- @module graft.data
 local core = require "graft.core"
+local options = require "graft.options"
 
 local T = core.Tensor
 local Loader = {__name = "graft.data.Loader"}
@@ -15,7 +16,8 @@ local function data() return require "graft.data" end
 
 --- Loader(ds, {batch_size = 1, shuffle = false, drop_last = false, seed, workers, prefetch = 2})
 local function new(ds, opts)
-  opts = opts or {}
+  opts = options.check("Loader", opts, {batch_size = "integer", shuffle = "boolean", drop_last = "boolean", seed = "integer",
+                                        workers = "integer", prefetch = "integer"})
   if type(ds) ~= "table" or type(ds.get) ~= "function" then error("Loader: expects a data set (#ds, ds:get(i))", 2) end
   local batch_size = opts.batch_size or 1
   if math.type(batch_size) ~= "integer" or batch_size < 1 then error("Loader: batch_size must be a positive integer", 2) end

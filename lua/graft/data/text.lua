@@ -4,6 +4,7 @@
 -- longest item, ready for graft.models.bert_classifier.
 local core = require "graft.core"
 local json = require "graft.json"
+local options = require "graft.options"
 
 local T = core.Tensor
 
@@ -92,7 +93,8 @@ TextClassification.__len = function(self) return #self.texts end
 -- tokenizer (a graft.text.WordPiece), max_length = 128}`. CSV and TSV files have a header
 -- row naming the columns. ds:get(i) is text (or {text, pair}), label (1-based).
 function TextClassification.new(path, opts)
-  opts = opts or {}
+  opts = options.check("TextClassification", opts, {text = "string", label = "string", text_pair = "string", format = "string",
+                                                    classes = "table", tokenizer = "table", max_length = "integer"})
   local format = opts.format or (path:match("%.tsv$") and "tsv") or ((path:match("%.jsonl?$")) and "jsonl") or "csv"
   if format ~= "csv" and format ~= "tsv" and format ~= "jsonl" then
     error(('TextClassification: format must be "csv", "tsv" or "jsonl", not %q'):format(tostring(format)), 2)

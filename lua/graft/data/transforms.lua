@@ -5,6 +5,7 @@
 -- loader's worker threads when a data set of image files uses them.
 -- @module graft.data.transforms
 local core = require "graft.core"
+local checker = require "graft.options"
 
 local transforms = {}
 
@@ -54,7 +55,11 @@ local function check_range(v, fn, what)
 end
 
 -- Options may be a table or, as torchvision's second positional argument, an interpolation name.
-local function options(opts) return type(opts) == "string" and {interpolation = opts} or opts or {} end
+-- A transform's options (checked by graft.options); a string alone is the interpolation.
+local function options(fn, opts, spec)
+  if type(opts) == "string" then return {interpolation = opts} end
+  return checker.check(fn, opts, spec)
+end
 
 --- Compose{t1, t2, ...}: applies the transforms in order. Built-in steps are merged, so a
 -- Compose of built-ins is itself built in; a Lua function may follow them.
@@ -78,7 +83,7 @@ end
 -- (the longer to floor(size * long / short), as torchvision); {h, w} resizes exactly.
 -- Bilinear (or bicubic), antialiased when shrinking.
 function transforms.Resize(size, opts)
-  opts = options(opts)
+  opts = options("Resize", opts, {interpolation = "string", max_size = "integer"})
   local step = {kind = "resize", filter = check_filter(opts.interpolation, "Resize"), max_size = opts.max_size}
   if math.type(size) == "integer" and size > 0 then
     step.h, step.w = size, 0
@@ -96,7 +101,7 @@ end
 
 --- RandomCrop(size [, {padding, pad_if_needed}]): a window at a random place.
 function transforms.RandomCrop(size, opts)
-  opts = opts or {}
+  opts = checker.check("RandomCrop", opts, {padding = "integer", pad_if_needed = "boolean"})
   local h, w = check_size(size, "RandomCrop")
   return make({{kind = "random_crop", h = h, w = w, padding = opts.padding or 0, pad_if_needed = opts.pad_if_needed}},
               nil, "RandomCrop")
@@ -105,7 +110,7 @@ end
 --- RandomResizedCrop(size [, {scale = {0.08, 1}, ratio = {3/4, 4/3}, interpolation}]):
 -- a random area and aspect ratio, resized to size (antialiased).
 function transforms.RandomResizedCrop(size, opts)
-  opts = options(opts)
+  opts = options("RandomResizedCrop", opts, {scale = "table", ratio = "table", interpolation = "string"})
   local h, w = check_size(size, "RandomResizedCrop")
   return make({{kind = "random_resized_crop", h = h, w = w,
                 scale = check_range(opts.scale or {0.08, 1.0}, "RandomResizedCrop", "scale"),
@@ -125,7 +130,8 @@ end
 -- [-h, h], h <= 0.5); {lo, hi} gives the range itself; the four are applied in random order.
 function transforms.ColorJitter(brightness, contrast, saturation, hue)
   if type(brightness) == "table" and brightness[1] == nil then
-    local o = brightness
+    local range = "number|table"
+    local o = checker.check("ColorJitter", brightness, {brightness = range, contrast = range, saturation = range, hue = range})
     brightness, contrast, saturation, hue = o.brightness, o.contrast, o.saturation, o.hue
   end
   local step = {kind = "color_jitter"}
@@ -167,7 +173,7 @@ end
 --- imagenet_train(size): torchvision's training recipe — RandomResizedCrop(size),
 -- RandomHorizontalFlip(), Normalize(ImageNet mean, std).
 function transforms.imagenet_train(size, opts)
-  opts = opts or {}
+  opts = checker.check("imagenet_train", opts, {interpolation = "string", mean = "table", std = "table"})
   return transforms.Compose {
     transforms.RandomResizedCrop(size or 224, {interpolation = opts.interpolation}),
     transforms.RandomHorizontalFlip(),
@@ -179,7 +185,7 @@ end
 -- CenterCrop(size), Normalize(ImageNet mean, std).
 function transforms.imagenet_eval(size, opts)
   size = size or 224
-  opts = opts or {}
+  opts = checker.check("imagenet_eval", opts, {crop_pct = "number", interpolation = "string", mean = "table", std = "table"})
   local crop_pct = opts.crop_pct or 224 / 256
   local function scaled(n) return math.floor(n / crop_pct + 1e-9) end
   local h, w = check_size(size, "imagenet_eval")

@@ -9,6 +9,7 @@ local nn = require "graft.nn"
 local F = require "graft.functional"
 local json = require "graft.json"
 local A = require "graft.autograd"
+local options = require "graft.options"
 local T = core.Tensor
 local tensor_mt = getmetatable(core.empty(0))
 local function is_tensor(x) return getmetatable(x) == tensor_mt end
@@ -176,7 +177,12 @@ return function(models)
     self:reset_parameters()
   end
   --- forward(input_ids [, {attention_mask, token_type_ids}]) -> last_hidden_state {B, T, H}, pooled {B, H}.
+  -- The options of forward and forward_features (a batch table in place of the ids is data:
+  -- its other fields are ignored).
+  local FORWARD = {attention_mask = "tensor", token_type_ids = "tensor"}
+  local FEATURES = {attention_mask = "tensor", token_type_ids = "tensor", pool = "string"}
   function Bert:forward(ids, opts)
+    if is_tensor(ids) then options.check("bert", opts, FORWARD) end
     local mask, types
     ids, mask, types = inputs(ids, opts, self.bert_config)
     local h = self.encoder(self.embeddings(ids, types), mask)
@@ -201,7 +207,8 @@ return function(models)
   local function pool(self, ids, opts)
     opts = opts or {}
     local how = opts.pool or (type(ids) == "table" and ids.pool) or "pooler"
-    local h, pooled = Bert.forward(self, ids, opts)
+    if is_tensor(ids) then options.check("forward_features", opts, FEATURES) end
+    local h, pooled = Bert.forward(self, ids, {attention_mask = opts.attention_mask, token_type_ids = opts.token_type_ids})
     if how == "pooler" then return pooled end
     if how == "cls" then return T.select(h, 2, 1) end
     if how ~= "mean" and how ~= "avg" then
@@ -340,9 +347,11 @@ return function(models)
 
   -- bert{config, weights} and bert_classifier{config, num_classes, weights}: the config is
   -- kept decoded in the model's own config, so save_model / load_model need no other file.
-  local function constructor(name, build)
+  local CONSTRUCTOR = {config = "string|table", weights = "string|table", verbose = "boolean", classes = "table"}
+  local function constructor(name, build, extra)
+    local spec = options.merge(CONSTRUCTOR, extra)
     return function(opts)
-      opts = opts or {}
+      opts = options.check(name, opts, spec)
       if opts.config == nil then error(name .. ": config is required (a config.json path or its table)", 2) end
       local c = read_config(opts.config, name)
       local m, args = build(c, opts)
@@ -368,7 +377,7 @@ return function(models)
     end
   end
 
-  models.register_custom("bert", constructor("bert", function(c) return Bert(c), {} end))
+  models.register_custom("bert", constructor("bert", function(c) return Bert(c), {} end), CONSTRUCTOR)
   models.register_custom("bert_classifier", constructor("bert_classifier", function(c, opts)
     local n = opts.num_classes
     if n == nil then
@@ -377,6 +386,6 @@ return function(models)
       n = c.num_labels or (labels > 0 and labels) or 2
     end
     return Classifier(c, n), {num_classes = n}
-  end))
+  end, {num_classes = "integer"}), options.merge(CONSTRUCTOR, {num_classes = "integer"}))
   models.Bert, models.BertClassifier = Bert, Classifier
 end

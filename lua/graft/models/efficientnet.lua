@@ -92,6 +92,7 @@ return function(models)
     efficientnet_b6 = {1.8, 2.6, 0.5, 528, 528, BN_B5}, efficientnet_b7 = {2.0, 3.1, 0.5, 600, 600, BN_B5},
   } do
     models.register(name, function(args) return EfficientNet(v[1], v[2], v[3], v[6], args) end,
-                    {input_size = {3, v[4], v[4]}, interpolation = "bicubic", crop_pct = v[4] / v[5]})
+                    {input_size = {3, v[4], v[4]}, interpolation = "bicubic", crop_pct = v[4] / v[5]},
+                    {options = {dropout = "number", stochastic_depth_prob = "number"}})
   end
 end

@@ -108,5 +108,6 @@ return function(models)
     if aux2 then return logits, aux2, aux1 end
     return logits
   end
-  models.register("googlenet", function(args) return GoogLeNet(args) end, nil, {transform_input = true})
+  models.register("googlenet", function(args) return GoogLeNet(args) end, nil, {transform_input = true,
+    options = {aux_logits = "boolean", transform_input = "boolean", dropout = "number", dropout_aux = "number"}})
 end

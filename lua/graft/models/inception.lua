@@ -159,5 +159,6 @@ return function(models)
     return logits
   end
   models.register("inception_v3", function(args) return Inception3(args) end,
-                  {input_size = {3, 299, 299}, crop_pct = 299 / 342}, {transform_input = true})
+                  {input_size = {3, 299, 299}, crop_pct = 299 / 342},
+                  {transform_input = true, options = {aux_logits = "boolean", transform_input = "boolean", dropout = "number"}})
 end

@@ -4,6 +4,7 @@
 -- @module graft.models
 local graft_core = require "graft.core"
 local nn = require "graft.nn"
+local options = require "graft.options"
 
 local T = graft_core.Tensor
 local models = {}
@@ -31,6 +32,7 @@ end
 --- forward_features(x [, {return_layers = {...}}]): the pooled features, or with
 -- return_layers a table of the named modules' outputs (feature maps).
 function ZooModel:forward_features(x, opts)
+  options.check("forward_features", opts, {return_layers = "table"})
   if not (opts and opts.return_layers) then return self:forward_pooled(x) end
   local got, handles = {}, {}
   for _, name in ipairs(opts.return_layers) do
@@ -71,26 +73,48 @@ end
 --- The registry
 -- @section registry
 
---- register(name, build [, config]): build(args) returns the model (ideally a ZooModel);
--- config overrides the ImageNet preprocessing defaults. The architecture then builds with
--- graft.models.NAME{...} and saves and loads with graft.save_model / graft.load_model.
+-- The options register itself handles, which every architecture takes.
+local COMMON = {num_classes = "integer", weights = "string", in_chans = "integer", fold_bn = "boolean", classes = "table"}
+models.COMMON_OPTIONS = COMMON
+
+--- register(name, build [, config [, {options, transform_input}]]): build(args) returns the
+-- model (ideally a ZooModel); config overrides the ImageNet preprocessing defaults. `options`
+-- lists what build reads beyond the options every architecture takes (num_classes, weights,
+-- in_chans, fold_bn, classes): an array of names or a map name -> type ("number", "integer",
+-- "boolean", "string", "table", ...); any other name is an error (graft.options).
+-- transform_input = true: pretrained weights expect it (torchvision's Inception). The
+-- architecture then builds with graft.models.NAME{...} and saves and loads with
+-- graft.save_model / graft.load_model.
 function models.register(name, build, config, opts)
+  opts = options.check("register", opts, {options = "table", transform_input = "boolean"})
+  local spec = options.merge(COMMON)
+  for k, v in pairs(opts.options or {}) do
+    if type(k) == "number" then spec[v] = "any" else spec[k] = v end
+  end
   local defaults = {}
   for k, v in pairs(IMAGENET) do defaults[k] = v end
   for k, v in pairs(config or {}) do defaults[k] = v end
-  registry[name] = {build = build, defaults = defaults, transform_with_weights = opts and opts.transform_input}
-  models[name] = function(opts)
-    opts = opts or {}
+  registry[name] = {build = build, defaults = defaults, transform_with_weights = opts.transform_input, options = spec}
+  -- strict: the user's options (checked); otherwise a saved config's args, which are data:
+  -- names this architecture does not take are left out.
+  local function construct(given, strict)
     local args = {}
-    for k, v in pairs(opts) do if k ~= "weights" then args[k] = v end end
+    if strict then
+      given = options.check(name, given, spec)
+    else
+      local kept = {}
+      for k, v in pairs(given or {}) do if spec[k] then kept[k] = v end end
+      given = kept
+    end
+    for k, v in pairs(given) do if k ~= "weights" then args[k] = v end end
     args.num_classes = args.num_classes or 1000
     local in_chans = args.in_chans or 3
-    if opts.weights and args.transform_input == nil and registry[name].transform_with_weights then
+    if given.weights and args.transform_input == nil and registry[name].transform_with_weights then
       args.transform_input = true   -- as torchvision: pretrained Inception weights expect it
     end
     local m = build(args)
     if args.fold_bn == false then no_folds(m) end
-    local cfg = {arch = name, args = args, classes = opts.classes}
+    local cfg = {arch = name, args = args, classes = given.classes}
     for k, v in pairs(defaults) do cfg[k] = type(v) == "table" and {table.unpack(v)} or v end
     cfg.input_size[1] = in_chans
     if in_chans ~= 3 and #cfg.mean == 3 then   -- one channel: the mean of the RGB statistics
@@ -100,23 +124,38 @@ function models.register(name, build, config, opts)
       for i = 1, in_chans do cfg.mean[i], cfg.std[i] = mean, std end
     end
     rawset(m, "config", cfg)
-    if opts.weights then
-      local ok, err = pcall(function() models.load_weights(m, read_weights(opts.weights), {in_chans = in_chans}) end)
+    if given.weights then
+      local ok, err = pcall(function() models.load_weights(m, read_weights(given.weights), {in_chans = in_chans}) end)
       if not ok then
         err = tostring(err):gsub("^[^:]*:%d+: ", "")
         -- graft.load's errors name the file already
-        error(err:find(opts.weights, 1, true) and err or ("%s: weights %s: %s"):format(name, opts.weights, err), 2)
+        options.raise(err:find(given.weights, 1, true) and err or ("%s: weights %s: %s"):format(name, given.weights, err))
       end
     end
     return m
   end
+  registry[name].construct = construct
+  models[name] = function(given) return construct(given, true) end
+end
+
+--- rebuild(name, args): the architecture built from a saved config's args (graft.load_model):
+-- a config is data, so names the architecture does not take are ignored, not errors.
+function models.rebuild(name, args)
+  local entry = registry[name]
+  if entry and entry.construct then return entry.construct(args, false) end
+  if entry and entry.options then
+    local kept = {}
+    for k, v in pairs(args) do if entry.options[k] then kept[k] = v end end
+    args = kept
+  end
+  return models[name](args)
 end
 
 --- load_weights(m, state_dict [, {in_chans, prefix}]): loads a pretrained state dict into a
 -- zoo model: adapts the first convolution to in_chans, keeps the model's fresh head when the
 -- checkpoint's has another number of classes (as timm does), and is otherwise strict.
 function models.load_weights(m, sd, opts)
-  opts = opts or {}
+  opts = options.check("load_weights", opts, {in_chans = "integer", prefix = "string"})
   local own = m:state_dict()
   local first = rawget(m, "first_conv") or m.first_conv
   local prefix = opts.prefix
@@ -151,12 +190,13 @@ function models.load_weights(m, sd, opts)
   return m
 end
 
---- register_custom(name, construct): an architecture that builds itself: construct(opts)
--- returns the model with its config `{arch = name, args = ...}` set, and
--- graft.models.NAME{...} is construct; graft.load_model rebuilds it from args (BERT does so:
--- its args hold the decoded config.json).
-function models.register_custom(name, construct)
-  registry[name] = {build = construct, custom = true}
+--- register_custom(name, construct [, options]): an architecture that builds itself:
+-- construct(opts) returns the model with its config `{arch = name, args = ...}` set (and
+-- checks its own options), and graft.models.NAME{...} is construct; graft.load_model
+-- rebuilds it from args (BERT does so: its args hold the decoded config.json), keeping only
+-- the names in `options` (a map name -> type) when it is given.
+function models.register_custom(name, construct, spec)
+  registry[name] = {build = construct, custom = true, options = spec}
   models[name] = construct
 end
 

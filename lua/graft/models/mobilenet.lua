@@ -46,7 +46,8 @@ return function(models)
   function MobileNetV2:forward_pooled(x)
     return require("graft.functional").adaptive_avg_pool2d(self:get("features")(x), 1):flatten(2)
   end
-  models.register("mobilenet_v2", function(args) return MobileNetV2(args) end)
+  models.register("mobilenet_v2", function(args) return MobileNetV2(args) end, nil,
+                  {options = {width_mult = "number", dropout = "number"}})
 
   -- v3 ---------------------------------------------------------------------------------------
   local BN3 = {eps = 0.001, momentum = 0.01}
@@ -107,6 +108,6 @@ return function(models)
     return x
   end
   for name, c in pairs(configs) do
-    models.register(name, function(args) return MobileNetV3(c[1], c[2], args) end)
+    models.register(name, function(args) return MobileNetV3(c[1], c[2], args) end, nil, {options = {dropout = "number"}})
   end
 end

@@ -44,8 +44,8 @@ return function(models)
   function VGG:forward(x) return self.classifier:at(7)(self:forward_pooled(x)) end
 
   for _, v in ipairs {{"vgg11", "A"}, {"vgg13", "B"}, {"vgg16", "D"}, {"vgg19", "E"}} do
-    models.register(v[1], function(args) return VGG(cfgs[v[2]], false, args) end)
-    models.register(v[1] .. "_bn", function(args) return VGG(cfgs[v[2]], true, args) end)
+    models.register(v[1], function(args) return VGG(cfgs[v[2]], false, args) end, nil, {options = {dropout = "number"}})
+    models.register(v[1] .. "_bn", function(args) return VGG(cfgs[v[2]], true, args) end, nil, {options = {dropout = "number"}})
   end
   models.VGG = VGG
 end

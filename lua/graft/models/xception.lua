@@ -80,5 +80,5 @@ return function(models)
   end
   models.register("xception", function(args) return Xception(args) end,
                   {input_size = {3, 299, 299}, mean = {0.5, 0.5, 0.5}, std = {0.5, 0.5, 0.5},
-                   interpolation = "bicubic", crop_pct = 0.8975})
+                   interpolation = "bicubic", crop_pct = 0.8975}, {options = {drop_rate = "number"}})
 end

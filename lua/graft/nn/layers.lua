@@ -4,6 +4,7 @@ local core = require "graft.core"
 local A = require "graft.autograd"
 local F = require "graft.functional"
 local Module = require "graft.nn.module"
+local checker = require "graft.options"
 
 local T = core.Tensor
 local L = {}
@@ -12,19 +13,10 @@ local L = {}
 -- layer with fan_in inputs: bound = 1 / sqrt(fan_in).
 local function uniform_(t, bound) return A.no_grad(T.uniform_, t, -bound, bound) end
 
-local function options(opts, defaults)
-  local o = {}
-  for k, v in pairs(defaults) do o[k] = v end
-  for k, v in pairs(opts or {}) do
-    if defaults[k] == nil and o[k] == nil then
-      local known = {}
-      for name in pairs(defaults) do known[#known + 1] = name end
-      table.sort(known)
-      error(("unknown option %q (options: %s)"):format(k, table.concat(known, ", ")), 3)
-    end
-    o[k] = v
-  end
-  return o
+-- The layer's options checked (graft.options: unknown names and wrong types are errors) and
+-- laid over its defaults.
+local function options(name, opts, spec, defaults)
+  return checker.with_defaults(name, opts, spec, defaults)
 end
 
 local function pair(v) return type(v) == "table" and {v[1], v[2]} or {v, v} end
@@ -32,7 +24,8 @@ local function pair(v) return type(v) == "table" and {v[1], v[2]} or {v, v} end
 -- Conv2d(in_channels, out_channels, kernel_size [, {stride, padding, dilation, groups, bias}])
 local Conv2d = Module:extend "nn.Conv2d"
 function Conv2d:init(cin, cout, k, opts)
-  local o = options(opts, {stride = 1, padding = 0, dilation = 1, groups = 1, bias = true})
+  local o = options("nn.Conv2d", opts, checker.merge(F.OPTIONS.conv2d, {bias = "boolean"}),
+                    {stride = 1, padding = 0, dilation = 1, groups = 1, bias = true})
   if cin % o.groups ~= 0 or cout % o.groups ~= 0 then
     error(("nn.Conv2d: %d in and %d out channels must both divide into %d groups"):format(cin, cout, o.groups), 3)
   end
@@ -152,7 +145,7 @@ L.Conv2d = Conv2d
 -- Linear(in_features, out_features [, {bias}])
 local Linear = Module:extend "nn.Linear"
 function Linear:init(cin, cout, opts)
-  local o = options(opts, {bias = true})
+  local o = options("nn.Linear", opts, {bias = "boolean"}, {bias = true})
   rawset(self, "in_features", cin); rawset(self, "out_features", cout)
   self.weight = core.empty{cout, cin}:requires_grad_()
   if o.bias then self.bias = core.empty{cout}:requires_grad_() end
@@ -174,7 +167,8 @@ L.Linear = Linear
 -- BatchNorm1d / BatchNorm2d(num_features [, {eps, momentum, affine, track_running_stats}])
 BatchNorm = Module:extend "nn.BatchNorm"
 function BatchNorm:init(c, opts)
-  local o = options(opts, {eps = 1e-5, momentum = 0.1, affine = true, track_running_stats = true})
+  local o = options(self.__name, opts, {eps = "number", momentum = "number", affine = "boolean", track_running_stats = "boolean"},
+                    {eps = 1e-5, momentum = 0.1, affine = true, track_running_stats = true})
   rawset(self, "num_features", c); rawset(self, "eps", o.eps); rawset(self, "momentum", o.momentum)
   rawset(self, "_is_batch_norm", true)
   if o.affine then
@@ -227,7 +221,8 @@ L.BatchNorm1d = BatchNorm1d
 -- LayerNorm(normalized_shape [, {eps, elementwise_affine}])
 local LayerNorm = Module:extend "nn.LayerNorm"
 function LayerNorm:init(shape, opts)
-  local o = options(opts, {eps = 1e-5, elementwise_affine = true})
+  local o = options("nn.LayerNorm", opts, {eps = "number", elementwise_affine = "boolean"},
+                    {eps = 1e-5, elementwise_affine = true})
   shape = type(shape) == "table" and shape or {shape}
   rawset(self, "normalized_shape", shape); rawset(self, "eps", o.eps)
   if o.elementwise_affine then
@@ -248,7 +243,7 @@ L.LayerNorm = LayerNorm
 -- Embedding(num_embeddings, embedding_dim [, {padding_idx}]): ids are 1-based.
 local Embedding = Module:extend "nn.Embedding"
 function Embedding:init(n, d, opts)
-  local o = options(opts, {padding_idx = false})
+  local o = options("nn.Embedding", opts, {padding_idx = "integer"}, {padding_idx = false})
   rawset(self, "num_embeddings", n); rawset(self, "embedding_dim", d)
   rawset(self, "padding_idx", o.padding_idx or nil)
   self.weight = core.empty{n, d}:requires_grad_()
@@ -311,7 +306,8 @@ stateless("Identity", function(_, x) return x end)
 stateless("MaxPool2d", function(self, x) return F.max_pool2d(x, self.kernel_size, self.opts) end,
   function(self, k, opts)
     rawset(self, "kernel_size", k)
-    rawset(self, "opts", options(opts, {stride = false, padding = 0, dilation = 1, ceil_mode = false}))
+    rawset(self, "opts", options("nn.MaxPool2d", opts, F.OPTIONS.max_pool2d,
+                                 {stride = false, padding = 0, dilation = 1, ceil_mode = false}))
     if not self.opts.stride then self.opts.stride = nil end
   end)
 --- Average pooling.
@@ -321,8 +317,9 @@ stateless("MaxPool2d", function(self, x) return F.max_pool2d(x, self.kernel_size
 stateless("AvgPool2d", function(self, x) return F.avg_pool2d(x, self.kernel_size, self.opts) end,
   function(self, k, opts)
     rawset(self, "kernel_size", k)
-    rawset(self, "opts", options(opts, {stride = false, padding = 0, ceil_mode = false, count_include_pad = true,
-                                        divisor_override = false}))
+    rawset(self, "opts", options("nn.AvgPool2d", opts, F.OPTIONS.avg_pool2d,
+                                 {stride = false, padding = 0, ceil_mode = false, count_include_pad = true,
+                                  divisor_override = false}))
     if not self.opts.stride then self.opts.stride = nil end
     if not self.opts.divisor_override then self.opts.divisor_override = nil end
   end)
@@ -332,10 +329,14 @@ stateless("AvgPool2d", function(self, x) return F.avg_pool2d(x, self.kernel_size
 stateless("AdaptiveAvgPool2d", function(self, x) return F.adaptive_avg_pool2d(x, self.output_size) end,
   function(self, size) rawset(self, "output_size", size) end)
 --- Zeroes elements with probability p in training and scales the rest by 1/(1-p).
--- @number[opt=0.5] p
+-- @tparam[opt=0.5] number|table p the probability, or `{p = 0.5}`
 -- @function Dropout
 stateless("Dropout", function(self, x) return F.dropout(x, self.p, self.training) end,
-  function(self, p) rawset(self, "p", p or 0.5) end)
+  function(self, p)
+    if type(p) == "table" then p = checker.check("nn.Dropout", p, {p = "number"}).p end
+    checker.check_value("nn.Dropout", "p", p, "number")
+    rawset(self, "p", p or 0.5)
+  end)
 --- The identity forward; backward multiplies the gradient by -lambda. Set m.lambda as
 -- training goes (DANN's schedule: graft.transfer.dann).
 -- @number[opt=1] lambda

@@ -3,16 +3,15 @@
 -- @module graft.nn
 local F = require "graft.functional"
 local Module = require "graft.nn.module"
+local options = require "graft.options"
 
 local losses = {}
 
-local function loss(name, fn, allowed)
+-- A loss module takes the options of its function in graft.F (graft.options checks them).
+local function loss(name, fn, spec)
   local class = Module:extend("nn." .. name)
   function class:init(opts)
-    for k in pairs(opts or {}) do
-      if not allowed[k] then error(("nn.%s: unknown option %q"):format(name, k), 4) end
-    end
-    rawset(self, "opts", opts or {})
+    rawset(self, "opts", options.check("nn." .. name, opts, spec))
   end
   function class:forward(input, target) return fn(input, target, self.opts) end
   class.reset_parameters = function() end
@@ -22,18 +21,18 @@ end
 --- F.cross_entropy as a module.
 -- @tparam[opt] table opts `{weight, reduction = "mean", ignore_index, label_smoothing = 0}`
 -- @function CrossEntropyLoss
-loss("CrossEntropyLoss", F.cross_entropy, {weight = true, reduction = true, ignore_index = true, label_smoothing = true})
+loss("CrossEntropyLoss", F.cross_entropy, F.OPTIONS.cross_entropy)
 --- F.nll_loss as a module.
 -- @tparam[opt] table opts `{weight, reduction, ignore_index}`
 -- @function NLLLoss
-loss("NLLLoss", F.nll_loss, {weight = true, reduction = true, ignore_index = true})
+loss("NLLLoss", F.nll_loss, F.OPTIONS.nll_loss)
 --- F.mse_loss as a module.
 -- @tparam[opt] table opts `{reduction}`
 -- @function MSELoss
-loss("MSELoss", F.mse_loss, {reduction = true})
+loss("MSELoss", F.mse_loss, F.OPTIONS.mse_loss)
 --- F.binary_cross_entropy_with_logits as a module.
 -- @tparam[opt] table opts `{weight, pos_weight, reduction}`
 -- @function BCEWithLogitsLoss
-loss("BCEWithLogitsLoss", F.binary_cross_entropy_with_logits, {weight = true, pos_weight = true, reduction = true})
+loss("BCEWithLogitsLoss", F.binary_cross_entropy_with_logits, F.OPTIONS.binary_cross_entropy_with_logits)
 
 return losses

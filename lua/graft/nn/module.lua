@@ -4,6 +4,7 @@
 -- @module graft.nn
 local core = require "graft.core"
 local A = require "graft.autograd"
+local options = require "graft.options"
 
 local T = core.Tensor
 local Module = {__name = "nn.Module"}
@@ -244,7 +245,7 @@ local function shape_text(t) return "{" .. table.concat(T.shape(t), ",") .. "}" 
 -- match (an error names the key and both shapes); with strict, so must the keys. A missing
 -- num_batches_tracked (older PyTorch files) is not an error.
 function Module:load_state_dict(sd, opts)
-  opts = opts or {}
+  opts = options.check("load_state_dict", opts, {strict = "boolean", prefix = "string"})
   local strict = opts.strict ~= false
   local prefix = opts.prefix
   local incoming = {}
@@ -324,16 +325,28 @@ local function update_frozen_bn(self, mode)
   end
 end
 
+-- The set of parameter names that pattern matches: a pattern that does not compile, or
+-- matches no parameter, is an error naming it (a typo would otherwise freeze nothing).
+local function matching(named, pattern, fn)
+  local names = {}
+  for i, p in ipairs(named) do names[i] = p[1] end
+  local set = {}
+  for _, name in ipairs(options.check_pattern(fn, pattern, names)) do set[name] = true end
+  return set
+end
+
 --- freeze([pattern] [, {bn = "eval" | "train"}]): parameters whose names match the Lua
 -- pattern (all without one) stop requiring grad. A BatchNorm whose parameters are all frozen
 -- then normalizes with its running statistics and leaves them unchanged, even in train()
 -- mode (bn = "eval", the default, as Keras does); bn = "train" keeps batch statistics.
 function Module:freeze(pattern, opts)
   if type(pattern) == "table" then pattern, opts = nil, pattern end
-  local mode = opts and opts.bn or "eval"
+  local mode = options.check("freeze", opts, {bn = "string"}).bn or "eval"
   if mode ~= "eval" and mode ~= "train" then error('freeze: bn must be "eval" or "train"', 2) end
-  for _, p in ipairs(self:named_parameters()) do
-    if not pattern or p[1]:match(pattern) then p[2].requires_grad = false end
+  local named = self:named_parameters()
+  local hit = pattern and matching(named, pattern, "freeze")
+  for _, p in ipairs(named) do
+    if not pattern or hit[p[1]] then p[2].requires_grad = false end
   end
   if not pattern then   -- a BatchNorm without parameters is frozen when everything is
     for _, m in ipairs(self:named_modules()) do
@@ -346,8 +359,10 @@ end
 
 --- unfreeze([pattern]): parameters whose names match (all without one) require grad again.
 function Module:unfreeze(pattern)
-  for _, p in ipairs(self:named_parameters()) do
-    if not pattern or p[1]:match(pattern) then p[2].requires_grad = true end
+  local named = self:named_parameters()
+  local hit = pattern and matching(named, pattern, "unfreeze")
+  for _, p in ipairs(named) do
+    if not pattern or hit[p[1]] then p[2].requires_grad = true end
   end
   for _, m in ipairs(self:named_modules()) do
     if rawget(m[2], "_is_batch_norm") and (not pattern or (m[1] .. ".weight"):match(pattern)) then

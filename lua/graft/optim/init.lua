@@ -4,6 +4,7 @@
 -- @module graft.optim
 local core = require "graft.core"
 local A = require "graft.autograd"
+local options = require "graft.options"
 
 local T = core.Tensor
 local K = core.nn
@@ -13,8 +14,9 @@ local function is_tensor(x) return getmetatable(x) == tensor_mt end
 local Optimizer = {}
 Optimizer.__index = Optimizer
 
-local function class(name, defaults, update)
-  local c = setmetatable({__name = name, defaults = defaults, update = update}, {
+-- defaults: each option's default (false: required); spec: each option's type (graft.options).
+local function class(name, defaults, update, spec)
+  local c = setmetatable({__name = name, defaults = defaults, update = update, spec = spec}, {
     __index = Optimizer,
     __call = function(cls, params, opts) return Optimizer.new(cls, params, opts) end,
   })
@@ -24,10 +26,7 @@ end
 
 function Optimizer.new(cls, params, opts)
   local name = cls.__name
-  opts = opts or {}
-  for k in pairs(opts) do
-    if cls.defaults[k] == nil then error(("%s: unknown option %q"):format(name, k), 3) end
-  end
+  opts = options.check(name, opts, cls.spec)
   if type(params) ~= "table" or #params == 0 then error(name .. ": got an empty parameter list", 3) end
   local groups = is_tensor(params[1]) and {{params = params}} or params
   local self = setmetatable({param_groups = {}, state = {}}, cls)
@@ -43,8 +42,10 @@ function Optimizer.new(cls, params, opts)
       if val == nil then val = v end
       group[k] = val
     end
-    for k in pairs(g) do
-      if k ~= "params" and cls.defaults[k] == nil then error(("%s: unknown option %q in group %d"):format(name, k, gi), 3) end
+    -- A group's other fields are data (a name, a tag for the caller): kept as they are.
+    for k, v in pairs(g) do
+      if cls.spec[k] then options.check_value(("%s: group %d"):format(name, gi), k, v, cls.spec[k])
+      elseif k ~= "params" then group[k] = v end
     end
     if group.lr == false then error(name .. ": lr is required", 3) end
     for i, p in ipairs(g.params) do
@@ -69,7 +70,13 @@ end
 --- step(): one update of every parameter that has a gradient.
 function Optimizer:step()
   A.no_grad(function()
-    for _, group in ipairs(self.param_groups) do
+    for gi, group in ipairs(self.param_groups) do
+      -- a rate set on the group after construction (by hand or a scheduler) is checked here,
+      -- by name, before the C update sees it
+      if type(group.lr) ~= "number" then
+        if group.lr == nil then options.raise(("%s: group %d has no lr"):format(self.__name, gi)) end
+        options.check_value(("%s: group %d"):format(self.__name, gi), "lr", group.lr, "number")
+      end
       for _, p in ipairs(group.params) do
         local g = p.grad
         if g ~= nil then
@@ -154,7 +161,7 @@ optim.SGD = class("SGD", {lr = false, momentum = 0, dampening = 0, weight_decay 
     end
     K.sgd_update(p, g, buf, {lr = group.lr, momentum = group.momentum, dampening = group.dampening,
                              weight_decay = group.weight_decay, nesterov = group.nesterov, first = first})
-  end)
+  end, {lr = "number", momentum = "number", dampening = "number", weight_decay = "number", nesterov = "boolean"})
 optim.SGD.validate = function(group, name)
   if group.nesterov and (group.momentum <= 0 or group.dampening ~= 0) then
     error(name .. ": nesterov needs a momentum and zero dampening", 4)
@@ -170,7 +177,7 @@ local function adam(name, weight_decay, decoupled)
       st.step = st.step + 1
       K.adam_update(p, g, st.exp_avg, st.exp_avg_sq, {lr = group.lr, beta1 = group.betas[1], beta2 = group.betas[2],
                     eps = group.eps, weight_decay = group.weight_decay, step = st.step, decoupled = decoupled})
-    end)
+    end, {lr = "number", betas = "table", eps = "number", weight_decay = "number"})
   c.validate = function(group, n)
     local b = group.betas
     if type(b) ~= "table" or not (b[1] >= 0 and b[1] < 1 and b[2] >= 0 and b[2] < 1) then

@@ -2,6 +2,7 @@
 -- CosineAnnealingLR, LinearLR (linear warmup) and OneCycleLR (which also cycles momentum).
 -- Each sets the lr of every group when made and at every step().
 -- @module graft.optim
+local options = require "graft.options"
 local S = {}
 
 local Scheduler = {}
@@ -54,13 +55,15 @@ end
 --- StepLR(opt, step_size [, {gamma = 0.1}])
 -- @function StepLR
 S.StepLR = class("StepLR", function(self, step_size, opts)
-  self.step_size, self.gamma = step_size, (opts and opts.gamma) or 0.1
+  opts = options.check("StepLR", opts, {gamma = "number"})
+  self.step_size, self.gamma = step_size, opts.gamma or 0.1
 end, function(self, i, e) return self.base_lrs[i] * self.gamma ^ (e // self.step_size) end)
 
 --- MultiStepLR(opt, milestones [, {gamma = 0.1}])
 -- @function MultiStepLR
 S.MultiStepLR = class("MultiStepLR", function(self, milestones, opts)
-  self.milestones, self.gamma = milestones, (opts and opts.gamma) or 0.1
+  opts = options.check("MultiStepLR", opts, {gamma = "number"})
+  self.milestones, self.gamma = milestones, opts.gamma or 0.1
 end, function(self, i, e)
   local passed = 0
   for _, m in ipairs(self.milestones) do if e >= m then passed = passed + 1 end end
@@ -70,7 +73,8 @@ end)
 --- CosineAnnealingLR(opt, T_max [, {eta_min = 0}])
 -- @function CosineAnnealingLR
 S.CosineAnnealingLR = class("CosineAnnealingLR", function(self, t_max, opts)
-  self.t_max, self.eta_min = t_max, (opts and opts.eta_min) or 0
+  opts = options.check("CosineAnnealingLR", opts, {eta_min = "number"})
+  self.t_max, self.eta_min = t_max, opts.eta_min or 0
 end, function(self, i, e)
   return self.eta_min + (self.base_lrs[i] - self.eta_min) * (1 + math.cos(math.pi * e / self.t_max)) / 2
 end)
@@ -78,7 +82,7 @@ end)
 --- LinearLR(opt [, {start_factor = 1/3, end_factor = 1, total_iters = 5}]): linear warmup.
 -- @function LinearLR
 S.LinearLR = class("LinearLR", function(self, opts)
-  opts = opts or {}
+  opts = options.check("LinearLR", opts, {start_factor = "number", end_factor = "number", total_iters = "integer"})
   self.start_factor, self.end_factor = opts.start_factor or 1 / 3, opts.end_factor or 1
   self.total_iters = opts.total_iters or 5
 end, function(self, i, e)
@@ -96,7 +100,10 @@ end
 -- base_momentum = 0.85, max_momentum = 0.95, three_phase = false}); step() once per batch.
 -- @function OneCycleLR
 S.OneCycleLR = class("OneCycleLR", function(self, o)
-  o = o or {}
+  o = options.check("OneCycleLR", o, {
+    max_lr = "number|table", total_steps = "integer", epochs = "integer", steps_per_epoch = "integer",
+    pct_start = "number", anneal_strategy = "string", div_factor = "number", final_div_factor = "number",
+    cycle_momentum = "boolean", base_momentum = "number", max_momentum = "number", three_phase = "boolean"})
   local total = o.total_steps or (o.epochs and o.steps_per_epoch and o.epochs * o.steps_per_epoch)
   if not total or total < 1 then error("OneCycleLR: total_steps, or epochs and steps_per_epoch, are required", 3) end
   self.total_steps = total

@@ -3,6 +3,7 @@
 -- (each also as a `##` continuation), then repeated merges of the most frequent adjacent
 -- pair of pieces inside words until the vocabulary has vocab_size tokens.
 local wordpiece = require "graft.text.wordpiece"
+local options = require "graft.options"
 
 -- A binary max-heap of {count, key}, ties broken by key so that training is deterministic.
 local function heap_push(h, count, key)
@@ -63,7 +64,8 @@ end
 -- strip_accents, min_frequency = 2, special_tokens = {"[PAD]", "[UNK]", "[CLS]", "[SEP]",
 -- "[MASK]"}, output = path}` (output: the vocab.txt to write). Special tokens take ids 1...
 return function(corpus, vocab_size, opts)
-  opts = opts or {}
+  opts = options.check("train_wordpiece", opts, {lowercase = "boolean", strip_accents = "boolean", min_frequency = "integer",
+                                                 special_tokens = "table", output = "string"})
   if math.type(vocab_size) ~= "integer" or vocab_size < 1 then error("train_wordpiece: vocab_size must be a positive integer", 2) end
   local o = {lowercase = opts.lowercase ~= false}
   o.strip_accents = opts.strip_accents

@@ -7,6 +7,7 @@
 local core = require "graft.core"
 local json = require "graft.json"
 local U = require "graft.text.unicode"
+local options = require "graft.options"
 
 local SPECIALS = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"}
 
@@ -180,7 +181,9 @@ end
 -- WordPiece(vocab [, opts]): see graft.text.WordPiece (text/init.lua).
 local function new(vocab, opts)
   local o = {}
-  for k, v in pairs(opts or {}) do o[k] = v end
+  opts = options.check("WordPiece", opts, {lowercase = "boolean", strip_accents = "boolean", unk_token = "string",
+                                           max_input_chars_per_word = "integer", prefix = "string"})
+  for k, v in pairs(opts) do o[k] = v end
   local tokens
   if type(vocab) == "string" then tokens = read_vocab(vocab, o)
   elseif type(vocab) == "table" then tokens = vocab
@@ -310,6 +313,9 @@ local function encode_one(self, text, pair, o, fn)
   return {input_ids = ids, token_type_ids = types, attention_mask = mask}
 end
 
+-- The options of encode and encode_batch.
+local ENCODE = {max_length = "integer", truncation = "boolean|string", padding = "boolean|string"}
+
 local function pad_to(self, e, len, fn)
   local pad = special_id(self, "[PAD]", fn)
   for i = #e.input_ids + 1, len do
@@ -324,7 +330,7 @@ end
 function WordPiece:encode(text, pair, opts)
   if type(pair) == "table" then pair, opts = nil, pair end
   if type(text) ~= "string" then error("encode: text must be a string", 2) end
-  local o = opts or {}
+  local o = options.check("encode", opts, ENCODE)
   local e = encode_one(self, text, pair, o, "encode")
   if o.padding == "max_length" then
     if not o.max_length then error("encode: padding = \"max_length\" needs max_length", 2) end
@@ -338,7 +344,7 @@ end
 -- the longest (or to max_length with padding = "max_length").
 function WordPiece:encode_batch(texts, opts)
   if type(texts) ~= "table" or #texts == 0 then error("encode_batch: texts must be a non-empty array", 2) end
-  local o = opts or {}
+  local o = options.check("encode_batch", opts, ENCODE)
   local rows, longest = {}, 0
   for i, t in ipairs(texts) do
     local text, pair = t, nil
@@ -362,7 +368,7 @@ end
 -- punctuation and contractions. ids: a Lua array or a 1-D tensor.
 function WordPiece:decode(ids, opts)
   if type(ids) ~= "table" then ids = ids:totable() end
-  local skip = opts and opts.skip_special_tokens
+  local skip = options.check("decode", opts, {skip_special_tokens = "boolean"}).skip_special_tokens
   local special = {}
   for _, s in ipairs(self.specials) do special[s] = true end
   local toks = {}

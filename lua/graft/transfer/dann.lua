@@ -9,6 +9,7 @@ local F = require "graft.functional"
 local nn = require "graft.nn"
 local transfer = require "graft.transfer"
 local Progress = require "graft.transfer.progress"
+local options = require "graft.options"
 
 local T = core.Tensor
 
@@ -24,7 +25,14 @@ local function ganin_lambda(p) return 2 / (1 + math.exp(-10 * p)) - 1 end
 -- schedule), domain_weight (default 1), progress. The domain classifier is returned as
 -- history.domain_classifier.
 function transfer.dann(model, source, target, opts)
-  opts = opts or {}
+  opts = options.check("dann", opts, {
+    epochs = "integer", optimizer = "table", lr = "number", num_features = "integer", domain_hidden = "integer",
+    lambda = "number", domain_weight = "number", progress = "boolean", on_epoch = "callable"})
+  transfer.check_loader("dann", "argument #2 (source)", source)
+  transfer.check_loader("dann", "argument #3 (target)", target)
+  if opts.lr ~= nil and opts.optimizer ~= nil then
+    options.raise("dann: lr configures the default optimizer only; with optimizer, set the rate on the optimizer")
+  end
   if math.type(opts.epochs) ~= "integer" or opts.epochs < 1 then error("dann: epochs (a positive integer) is required", 2) end
   if not model.forward_features or not model.head_path then
     error("dann: the model needs forward_features(x) and head_path (as zoo models have)", 2)

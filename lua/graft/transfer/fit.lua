@@ -8,6 +8,7 @@ local F = require "graft.functional"
 local json = require "graft.json"
 local transfer = require "graft.transfer"
 local Progress = require "graft.transfer.progress"
+local options = require "graft.options"
 
 local T = core.Tensor
 local tensor_mt = getmetatable(core.empty(0))
@@ -195,6 +196,23 @@ local function train_epoch(s, opts, epoch)
   return loss_sum / n, correct / n
 end
 
+local FIT = {
+  epochs = "integer", optimizer = "table", lr = "number", loss = "callable", val = "table", scheduler = "table",
+  scheduler_step = "string", checkpoint = "string", resume = "string", save_best = "string", monitor = "string",
+  early_stopping = "integer|table", clip_grad_norm = "number", accumulate = "integer", unfreeze = "string|table",
+  on_batch = "callable", on_epoch = "callable", progress = "boolean", log = "string", check_finite = "boolean",
+}
+
+-- The record's fields that are metrics (what monitor and early_stopping can name).
+local NOT_METRICS = {epoch = true, lr = true, seconds = true, steps = true, stopped_early = true}
+local function check_metric(record, what, name)
+  if record[name] ~= nil then return end
+  local have = {}
+  for k, v in pairs(record) do if not NOT_METRICS[k] and type(v) == "number" then have[#have + 1] = k end end
+  table.sort(have)
+  options.raise(("fit: %s %q is not a metric of this run (metrics: %s)"):format(what, name, table.concat(have, ", ")))
+end
+
 --- fit(model, loader, opts) -> history: an array with one record per epoch
 -- {epoch, loss, accuracy, val_loss, val_accuracy, lr, seconds}. Options:
 --   epochs (the total), optimizer (default AdamW on the trainable parameters, lr = opts.lr
@@ -210,8 +228,22 @@ end
 --   check_finite = true (every gradient checked for NaN/Inf after each backward; the loss
 --   always is).
 function transfer.fit(model, loader, opts)
-  opts = opts or {}
+  opts = options.check("fit", opts, FIT)
+  transfer.check_loader("fit", "argument #2", loader)
+  if opts.val ~= nil then transfer.check_loader("fit", 'option "val"', opts.val) end
   if math.type(opts.epochs) ~= "integer" or opts.epochs < 1 then error("fit: epochs (a positive integer) is required", 2) end
+  if opts.lr ~= nil and opts.optimizer ~= nil then
+    options.raise("fit: lr configures the default optimizer only; with optimizer, set the rate on the optimizer "
+                  .. "(graft.optim.AdamW(params, {lr = ...}))")
+  end
+  if type(opts.early_stopping) == "table" then
+    options.check("fit.early_stopping", opts.early_stopping, {patience = "integer", metric = "string", min_delta = "number"})
+  end
+  if type(opts.unfreeze) == "table" then
+    options.check("fit.unfreeze", opts.unfreeze, {every = "integer", groups = "table"})
+  elseif opts.unfreeze ~= nil and opts.unfreeze ~= "gradual" then
+    options.raise(('fit: unfreeze must be "gradual" or {every, groups}, not %q'):format(opts.unfreeze))
+  end
   local opt = opts.optimizer
   if not opt then
     local params = model:trainable_parameters()
@@ -220,7 +252,7 @@ function transfer.fit(model, loader, opts)
   end
   local sched = opts.scheduler
   local s = {
-    model = model, optimizer = opt, loader = loader, scheduler = sched, loss = opts.loss or F.cross_entropy,
+    model = model, optimizer = opt, loader = loader, scheduler = sched, loss = opts.loss or function(logits, y) return F.cross_entropy(logits, y) end,
     epoch = 0, step = 0, history = {}, bad_epochs = 0, named_params = model:named_parameters(),
     per_batch_scheduler = sched ~= nil and (opts.scheduler_step == "batch" or sched.__name == "OneCycleLR"),
   }
@@ -259,6 +291,9 @@ function transfer.fit(model, loader, opts)
       record.seconds, record.steps = core.clock() - t0, s.step - steps0
       s.history[#s.history + 1] = record
       s.epoch = epoch
+      -- a metric that is never recorded would silently disable save_best and early stopping
+      check_metric(record, "monitor", monitor)
+      if early then check_metric(record, "early_stopping.metric", early_metric) end
       local value = record[monitor]
       local improved = value ~= nil and (s.best == nil or (higher_is_better(monitor) and value > s.best.value)
                                           or (not higher_is_better(monitor) and value < s.best.value))

@@ -9,10 +9,25 @@ local F = require "graft.functional"
 local nn = require "graft.nn"
 local data = require "graft.data"
 local Progress = require "graft.transfer.progress"
+local options = require "graft.options"
 
 local T = core.Tensor
 local tensor_mt = getmetatable(core.empty(0))
 local transfer = {}
+
+--- check_loader(fn, what, v): errors unless v is a loader (graft.data.Loader, or anything
+-- with an iter() method and a length); a data set gets told how to wrap it. what is
+-- "argument #2" or 'option "val"'.
+function transfer.check_loader(fn, what, v)
+  if type(v) == "table" and type(v.iter) == "function" then return v end
+  local got = type(v)
+  if type(v) == "table" and type(v.get) == "function" then
+    got = "a data set: wrap it in graft.data.Loader(ds, {batch_size = ...})"
+  elseif getmetatable(v) == tensor_mt then
+    got = "a tensor: make a data set of it with graft.data.TensorDataset(x, y), then a Loader"
+  end
+  options.raise(("%s: %s must be a graft.data.Loader (got %s)"):format(fn, what, got))
+end
 
 --- inference(model, fn, ...): runs fn(...) with the model in eval mode and grad off, then
 -- restores the model's mode (also on error).
@@ -73,7 +88,8 @@ end
 -- safetensors file keyed by a fingerprint of the weights, the layer, the pooling and the
 -- data set, and returns it without running the model when nothing changed.
 function transfer.extract(model, loader, opts)
-  opts = opts or {}
+  opts = options.check("extract", opts, {layer = "string", pool = "string", cache = "string", progress = "boolean"})
+  transfer.check_loader("extract", "argument #2", loader)
   local pool = opts.pool or "avg"
   local fingerprint
   if opts.cache then
@@ -129,7 +145,8 @@ end
 -- confusion, count}: mean cross-entropy (or `loss`), accuracies as fractions, per_class a Lua
 -- array, confusion a K x K i64 tensor (row = true class, column = predicted).
 function transfer.evaluate(model, loader, opts)
-  opts = opts or {}
+  opts = options.check("evaluate", opts, {loss = "callable", progress = "boolean"})
+  transfer.check_loader("evaluate", "argument #2", loader)
   local loss_fn = opts.loss
   local progress = Progress.new("evaluate", #loader, {enabled = opts.progress})
   local total_loss, n, correct, correct5, K = 0, 0, 0, 0, nil
@@ -280,7 +297,7 @@ end
 -- or as graft.load_model restores it) takes strings (or {text, pair} arrays) instead and
 -- tokenizes them with its own tokenizer.
 function transfer.predict(model, images, opts)
-  opts = opts or {}
+  opts = options.check("predict", opts, {topk = "integer", transform = "callable|boolean"})
   if type(images) == "string" or getmetatable(images) == getmetatable(core.empty(0)) then images = {images} end
   local cfg = model.config or {}
   if type(model.set_tokenizer) == "function" then return predict_text(model, images, opts, cfg) end
@@ -326,11 +343,12 @@ function transfer.count_correct(logits, labels)
 end
 
 local function dot(a, b) return T.item(T.sum(a * b)) end
+local LBFGS = {max_iter = "integer", history = "integer", tol = "number"}
 
 --- lbfgs(f, x0 [, {max_iter = 200, history = 10, tol = 1e-6}]) -> x, loss: minimises f
 -- (returning value, gradient) by L-BFGS with a backtracking (Armijo) line search.
 function transfer.lbfgs(f, x, opts)
-  opts = opts or {}
+  opts = options.check("lbfgs", opts, LBFGS)
   local max_iter, m, tol = opts.max_iter or 200, opts.history or 10, opts.tol or 1e-6
   local fx, g = f(x)
   local S, Y, rho = {}, {}, {}
@@ -374,7 +392,8 @@ end
 local function fit_logistic(X, y, K, l2, opts)
   local D = T.size(X, 2)
   local Y1h = T.to(T.eq(T.unsqueeze(y, 2), core.arange(1, K + 1)), "f32")
-  local theta = transfer.lbfgs(logistic(X, Y1h, K, l2), core.zeros(K * D + K), opts)
+  local theta = transfer.lbfgs(logistic(X, Y1h, K, l2), core.zeros(K * D + K),
+                               {max_iter = opts.max_iter, history = opts.history, tol = opts.tol})
   return T.reshape(T.narrow(theta, 1, 1, K * D), K, D), T.narrow(theta, 1, K * D + 1, K)
 end
 
@@ -389,7 +408,8 @@ end
 -- refitted on everything; the standardisation is folded into the head, which takes raw
 -- features (so it can replace the model's classifier).
 function transfer.linear_probe(features, labels, opts)
-  opts = opts or {}
+  opts = options.check("linear_probe", opts, options.merge(LBFGS,
+    {l2 = "number|table", val_fraction = "number", seed = "integer", num_classes = "integer"}))
   if T.dim(features) ~= 2 then error("linear_probe: features must be N x D", 2) end
   local N, D = T.size(features, 1), T.size(features, 2)
   labels = T.to(labels, "i64")
@@ -434,7 +454,7 @@ end
 -- each query takes the similarity-weighted vote of its k nearest training features
 -- (cosine similarity, or "euclidean" distance with weights 1).
 function transfer.knn(features, labels, queries, opts)
-  opts = opts or {}
+  opts = options.check("knn", opts, {k = "integer", metric = "string"})
   local k = math.min(opts.k or 20, T.size(features, 1))
   local metric = opts.metric or "cosine"
   return A.no_grad(function()
@@ -480,7 +500,12 @@ function transfer.layer_groups(model, groups)
   local named = model:named_parameters()
   local out = {}
   if groups then
-    for i, pattern in ipairs(groups) do out[i] = {name = pattern, pattern = pattern, params = {}} end
+    local names = {}
+    for i, np in ipairs(named) do names[i] = np[1] end
+    for i, pattern in ipairs(groups) do
+      options.check_pattern("layer_groups", pattern, names)   -- a typo would silently leave a group out
+      out[i] = {name = pattern, pattern = pattern, params = {}}
+    end
     for _, np in ipairs(named) do
       for i = #groups, 1, -1 do   -- a parameter belongs to the last (topmost) group it matches
         if np[1]:find(groups[i]) then table.insert(out[i].params, np[2]) break end
@@ -507,7 +532,7 @@ end
 -- the one above (ULMFiT's 2.6 divisor by default). Frozen parameters are included (they get
 -- no gradient, so no update) so that unfreezing later needs no new optimizer.
 function transfer.param_groups(model, opts)
-  opts = opts or {}
+  opts = options.check("param_groups", opts, {base_lr = "number", decay = "number", groups = "table"})
   if type(opts.base_lr) ~= "number" then error("param_groups: base_lr is required", 2) end
   local decay = opts.decay or 1 / 2.6
   local groups = transfer.layer_groups(model, opts.groups)
@@ -533,10 +558,12 @@ end
 -- diverges (4x the best). The suggestion is the rate of steepest descent. The model and the
 -- optimizer are restored afterwards.
 function transfer.lr_find(model, loader, opts)
-  opts = opts or {}
+  opts = options.check("lr_find", opts, {optimizer = "table", loss = "callable", start_lr = "number", end_lr = "number",
+                                        num_iter = "integer"})
+  transfer.check_loader("lr_find", "argument #2", loader)
   local opt = opts.optimizer
   if not opt then error("lr_find: an optimizer is required", 2) end
-  local loss_fn = opts.loss or F.cross_entropy
+  local loss_fn = opts.loss or function(logits, y) return F.cross_entropy(logits, y) end
   local lo, hi, steps = opts.start_lr or 1e-7, opts.end_lr or 10, opts.num_iter or 100
   local saved_model, saved_opt = {}, opt:state_dict()
   for k, v in pairs(model:state_dict()) do saved_model[k] = T.clone(v) end
@@ -586,7 +613,7 @@ end
 -- alpha T^2 KL(softmax(teacher / T) || softmax(student / T)) + (1 - alpha) CE(student, y)
 -- (Hinton et al. 2015); the teacher runs in eval mode without gradients.
 function transfer.distill(teacher, opts)
-  opts = opts or {}
+  opts = options.check("distill", opts, {temperature = "number", alpha = "number"})
   local temp, alpha = opts.temperature or 4, opts.alpha or 0.5
   return function(logits, y, x)
     local t_logits = transfer.inference(teacher, function() return teacher(x) end)
