@@ -1,11 +1,13 @@
 # graft: build the C core and the Lua module, run the tests.
 #   make              build build/graft/core.so (+ build/libgraftcore.a for C tests/bench)
-#   make test         install missing Debian packages, build, run the fast tier under prove
+#   make test         install missing Debian packages (with the tests' PyTorch oracle), build,
+#                     run the fast tier under prove
 #   make test-slow    the slow tier (full-size parity, soak, fault injection)
 #   make test SANITIZE=1   the fast tier with AddressSanitizer + UndefinedBehaviorSanitizer
 #   make bench        benchmarks against OpenBLAS and PyTorch on this machine
 #   make example      run examples/quickstart.lua
-#   make demo         transfer the shipped model to new classes (examples/transfer_fmnist.lua)
+#   make demo         transfer the shipped model to new classes (examples/transfer_fmnist.lua);
+#                     installs only what graft and the demo need (no PyTorch)
 #   make docs         the API reference from the doc comments, with LDoc (build/docs/api/)
 #   make examples     examples/embed/host, a C program that embeds Lua and graft
 #   make install      PREFIX=/usr/local: Lua modules, graft command, libgraft + graft.h + graft.pc, docs
@@ -89,11 +91,16 @@ export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/tests
 export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 export GRAFT_BUILD := $(CURDIR)/$(BUILD)
 
-.PHONY: all deps fuzz fuzz-build fuzz-run install install-rock install-dev install-doc examples docs example demo test test-fast test-slow bench clean
+.PHONY: all deps deps-test fuzz fuzz-build fuzz-run install install-rock install-dev install-doc examples docs example demo test test-fast test-slow bench clean
 all: $(BUILD)/graft/core.so $(BUILD)/libgraftcore.a $(BUILD)/libgraft.a $(BUILD)/libgraft.so
 
+# What graft needs (scripts/deps); deps-test adds the tests' oracles (PyTorch, torchvision,
+# PIL, ...), which only `make test` and `make test-slow` install.
 deps:
 	@scripts/deps
+
+deps-test:
+	@scripts/deps --test
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -166,20 +173,21 @@ example: deps
 
 # The demo: the shipped Fashion-MNIST model transferred to five new classes (a table,
 # results/transfer_fmnist.json and, with gnuplot, results/transfer_fmnist.png).
-demo: deps
+demo:
+	@scripts/deps --demo
 	@scripts/deps --optional
 	@$(MAKE) --no-print-directory all
 	lua5.4 examples/transfer_fmnist.lua
 
 # The fast tier: C unit tests, then the Lua tests, all under prove.
-test: deps
+test: deps-test
 	@$(MAKE) --no-print-directory test-fast
 
 test-fast: all $(CTEST_BIN) $(BUILD)/examples/embed/host
 	$(TEST_ENV) prove $(PROVE_FLAGS) $(CTEST_BIN) tests/*.t
 
 # The slow tier; SLOW_BUDGET (seconds) time-boxes it, as CI does (unset: a fixed amount).
-test-slow: deps
+test-slow: deps-test
 	@$(MAKE) --no-print-directory all $(BUILD)/examples/embed/host
 	$(TEST_ENV) SLOW_BUDGET=$(SLOW_BUDGET) prove $(PROVE_FLAGS) tests/slow/*.t
 

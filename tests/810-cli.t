@@ -83,7 +83,7 @@ _, code, err = sh(("%s eval %s/missing.safetensors %s/data/val"):format(cli, dir
 T.ok(code == 1 and err:find("missing.safetensors: cannot open", 1, true) and select(2, err:gsub("\n", "")) == 1,
      "a missing model: one line naming the file, exit 1")
 _, code, err = sh(("%s finetune %s %s/data --epochs x"):format(cli, ft, dir))
-T.ok(code == 2 and err:find("--epochs must be a number", 1, true), "a bad option value: exit 2")
+T.ok(code == 2 and err:find('--epochs expects an integer, not "x"', 1, true), "a bad option value: exit 2")
 
 os.execute("rm -rf " .. dir)
 T.done()

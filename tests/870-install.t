@@ -96,4 +96,7 @@ out, code = sh(("cd %s && env -u LUA_PATH -u LUA_CPATH -u LD_LIBRARY_PATH ./host
 T.ok(code == 0 and out:find(png .. "\tPullover\t", 1, true), "and classifies an image: " .. out:gsub("\n", ""))
 out = sh(("%s/bin/graft --help >/dev/null && ls %s/share/lua/5.4/graft/init.lua %s/include/graft.h"):format(prefix, prefix, prefix))
 T.ok(select(2, out:gsub("\n", "")) == 2, "the Lua modules and the header are under PREFIX")
+out, code = sh(("cd %s && env -u LUA_PATH -u LUA_CPATH %s/bin/graft predict %s/models/resnet20_fmnist_a.safetensors %s"):format(
+  dir, prefix, pwd, png))
+T.ok(code == 0 and out:find(png .. "\tPullover\t", 1, true), "the installed graft command runs with the modules beside it, no LUA_PATH")
 T.done()
