@@ -197,7 +197,9 @@ local function check(desc, got, want)
   if not (err <= 1e-4 * scale + 1e-5) then bad[#bad + 1] = ("%s: off by %.3g (scale %.3g)"):format(desc, err, scale) end
 end
 local seen = {}
+local deadline = rawget(_G, "FOLD_RANDOM_SECONDS") and os.time() + FOLD_RANDOM_SECONDS
 for trial = 1, rawget(_G, "FOLD_RANDOM_MODELS") or 60 do
+  if deadline and trial > 60 and os.time() > deadline then break end
   local c = ({3, 4, 8})[math.random(3)]
   local nodes, names = {}, {}
   for i = 1, math.random(2, 4) do
