@@ -223,6 +223,60 @@ do
   T.close(xg.grad, graft.zeros{1, 2, 2, 4}, "and no input gets its gradient")
 end
 
+-- Found by the differential fuzzer (tests/315-F-fuzz.t):
+-- pooling over no channels or an empty plane is refused, as PyTorch refuses it (only a 4-D
+-- input's batch may be empty)
+T.error_like(function() F.max_pool2d(graft.randn{1, 0, 4, 4}, 2) end, "max_pool2d: expects a non-empty 3-D or 4-D input",
+             "max_pool2d over no channels is refused")
+T.error_like(function() F.avg_pool2d(graft.randn{0, 4, 4}, 2) end, "avg_pool2d: expects a non-empty 3-D or 4-D input",
+             "avg_pool2d of a 3-D input with no channels is refused")
+T.is(table.concat(F.max_pool2d(graft.randn{0, 2, 4, 4}, 2):shape(), ","), "0,2,2,2", "an empty batch pools to an empty batch")
+-- batch_norm in training on an empty batch runs (PyTorch returns an empty result), leaving the
+-- running statistics alone; the affine parameters get zero gradients
+do
+  local x = graft.randn{0, 3, 4}
+  local w, b = graft.rand{3}:requires_grad_(), graft.randn{3}:requires_grad_()
+  local rm, rv = graft.tensor{0.1, 0.2, 0.3}, graft.tensor{1, 2, 3}
+  local ok, y = pcall(F.batch_norm, x, rm, rv, {weight = w, bias = b, training = true})
+  if T.ok(ok, "batch_norm in training on an empty batch runs") then
+    T.is(table.concat(y:shape(), ","), "0,3,4", "its result is empty")
+    y:sum():backward()
+    T.close(w.grad, {0, 0, 0}, "d/dweight is 0")
+    T.close(b.grad, {0, 0, 0}, "d/dbias is 0")
+    T.close(rm, {0.1, 0.2, 0.3}, "the running mean is unchanged")
+    T.close(rv, {1, 2, 3}, "the running variance is unchanged")
+  else
+    T.diag("  " .. tostring(y))
+    T.skip("refused", 5)
+  end
+end
+-- cross_entropy's label-smoothing term, mean reduction, averages over the labels not ignored
+-- (PyTorch's true_mask); with every label ignored the loss is NaN and the gradient 0
+do
+  local x = graft.randn{3, 4}
+  local labels = graft.tensor({2, -100, 4}, "i64")
+  local want = oracle.run([[
+x = inp["x"].clone().requires_grad_()
+y = F.cross_entropy(x, torch.tensor([1, -100, 3]), label_smoothing=0.5)
+y.backward()
+out["y"], out["gx"] = y.detach(), x.grad
+x2 = inp["x"].clone().requires_grad_()
+F.cross_entropy(x2, torch.tensor([-100, -100, -100]), label_smoothing=0.5).backward()
+out["gx2"] = x2.grad]], {x = x})
+  local xg = x:clone():requires_grad_()
+  local y = F.cross_entropy(xg, labels, {label_smoothing = 0.5})
+  T.close(y:detach(), want.y, "cross_entropy, label smoothing, one label ignored: the loss", 1e-5, 1e-6)
+  y:backward()
+  T.close(xg.grad, want.gx, "and its gradient", 1e-5, 1e-6)
+  for _, o in ipairs {{}, {label_smoothing = 0.5}, {weight = graft.rand{4} + 0.5}} do
+    local x2 = x:clone():requires_grad_()
+    local l = F.cross_entropy(x2, graft.tensor({-100, -100, -100}, "i64"), o)
+    l:backward()
+    T.ok(l:item() ~= l:item(), "every label ignored " .. T.render(o) .. ": the loss is NaN, as PyTorch's")
+    T.close(x2.grad, want.gx2, "every label ignored " .. T.render(o) .. ": the gradient is 0, as PyTorch's")
+  end
+end
+
 -- Refused as PyTorch refuses them, with an error (not a crash).
 T.error_like(function() F.max_pool2d(graft.randn{1, 1, 1, 3}, 2) end, "max_pool2d:",
              "a 2x2 window on a 1x3 map without ceil mode: no output, refused")

@@ -38,6 +38,11 @@ static graft_status plan(geometry *g, int64_t out_size[GRAFT_MAX_DIMS], const gr
             return graft_error_set(err, GRAFT_EINVAL, "padding %lld is more than half the kernel size %lld",
                                    (long long)o->padding[i], (long long)o->kernel[i]);
     }
+    /* as PyTorch: only a 4-D input's batch may be empty */
+    for (int i = x->ndim == 4 ? 1 : 0; i < x->ndim; i++)
+        if (x->size[i] == 0)
+            return graft_error_set(err, GRAFT_EINVAL, "expects a non-empty 3-D or 4-D input (only the batch may be "
+                                   "empty), got %s", bx);
     g->h = x->size[x->ndim - 2];
     g->w = x->size[x->ndim - 1];
     g->planes = g->h > 0 && g->w > 0 ? graft_tensor_numel(x) / (g->h * g->w) : 0;

@@ -277,6 +277,13 @@ local function class_dim(x, what)
   return nd == 1 and 1 or 2
 end
 
+-- loss:sum() / total, PyTorch's mean over the labels that count; when none counts (all
+-- ignored) it is NaN, as PyTorch's, but no gradient flows (PyTorch's are 0, not NaN).
+local function mean_over(loss, total)
+  if total:item() == 0 then return loss:sum() * 0 + 0 / 0 end
+  return loss:sum() / total
+end
+
 --- nll_loss(log_probs, labels [, {weight, reduction, ignore_index}]): labels are 1-based.
 function F.nll_loss(logp, labels, opts)
   opts = opts or {}
@@ -297,7 +304,7 @@ function F.nll_loss(logp, labels, opts)
   if opts.weight then w = w * T.reshape(T.index_select(opts.weight, 1, T.reshape(y, {-1})), T.shape(y)) end
   local losses = -picked * w
   local r = opts.reduction or "mean"
-  if r == "mean" then return losses:sum() / w:sum() end
+  if r == "mean" then return mean_over(losses, w:sum()) end
   return reduce(losses, r, "nll_loss")
 end
 
@@ -322,13 +329,13 @@ function F.cross_entropy(x, labels, opts)
   end
   local smooth = -weighted:sum(cd) * valid
   local r = opts.reduction or "mean"
-  if r == "mean" then
+  if r == "mean" then   -- over the labels not ignored (PyTorch's true_mask), or their weights
     if opts.weight then
       local y = core.where(labels:ne(opts.ignore_index or -100), labels, 1)
       local wy = T.reshape(T.index_select(opts.weight, 1, T.reshape(y, {-1})), T.shape(y)) * valid
-      smooth = smooth:sum() / wy:sum()
+      smooth = mean_over(smooth, wy:sum())
     else
-      smooth = smooth:mean()
+      smooth = mean_over(smooth, valid:sum())
     end
   else
     smooth = reduce(smooth, r, "cross_entropy")
