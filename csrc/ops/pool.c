@@ -58,7 +58,7 @@ static graft_status plan(geometry *g, int64_t out_size[GRAFT_MAX_DIMS], const gr
 }
 
 /* The larger of best and v; a NaN v wins. */
-static inline float max_or_nan(float best, float v) { return (v > best) | (v != v) ? v : best; }
+static inline float max_or_nan(float best, float v) { return ((v > best) | (v != v)) ? v : best; }
 
 /* y[k] = max(y[k], x[k stride]) for k < n (a NaN in x wins): strides 1 and 2 as loops of
  * their own, which vectorise where a stride known only at run time kept the loop scalar. */
