@@ -27,8 +27,11 @@ local function survives(code)
   local h = assert(io.open(f, "w"))
   h:write('local graft = require "graft"; local F = graft.F\npcall(function()\n', code, "\nend)\n")
   h:close()
-  local ok = os.execute(("lua5.4 %s >/dev/null 2>&1"):format(f))
+  local p = assert(io.popen(("lua5.4 %s 2>&1"):format(f)))
+  local output = p:read("a")
+  local ok = p:close()
   os.remove(f)
+  if not ok then T.diag("  the child process died: " .. output:sub(-1500)) end   -- a signal, or ASan's report
   return ok == true
 end
 
