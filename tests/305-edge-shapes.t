@@ -280,6 +280,13 @@ out["gx2"] = x2.grad]], {x = x})
   end
 end
 
+-- layer_norm's normalized_shape must be the input's last sizes, not only their number
+T.error_like(function() F.layer_norm(graft.randn{2, 3, 4}, {3, 5}) end,
+             "layer_norm: normalized_shape {3,5} is not the input's last dims (input {2,3,4})",
+             "layer_norm over sizes the input does not end in is refused")
+T.error_like(function() F.layer_norm(graft.randn{2, 3}, 4) end, "layer_norm: normalized_shape {4}",
+             "layer_norm with a number that is not the last size is refused")
+
 -- Refused as PyTorch refuses them, with an error (not a crash).
 T.error_like(function() F.max_pool2d(graft.randn{1, 1, 1, 3}, 2) end, "max_pool2d:",
              "a 2x2 window on a 1x3 map without ceil mode: no output, refused")

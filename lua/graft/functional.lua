@@ -133,6 +133,14 @@ end
 --- layer_norm(x, normalized_shape [, weight, bias, eps]): over the last dims of x.
 function F.layer_norm(x, shape, w, b, eps)
   local ndims = type(shape) == "table" and #shape or 1
+  -- the sizes must be x's last ones, as PyTorch checks (not just their count)
+  local want, xs = type(shape) == "table" and shape or {shape}, T.shape(x)
+  for i = 1, ndims do
+    if xs[#xs - ndims + i] ~= want[i] then
+      error(("layer_norm: normalized_shape {%s} is not the input's last dims (input {%s})"):format(
+        table.concat(want, ","), table.concat(xs, ",")), 2)
+    end
+  end
   local y, mean, rstd = K.layer_norm(x, ndims, w, b, eps or 1e-5)
   if should_record(x, w, b) then
     record(y, "layer_norm", function(c, g, needs)

@@ -78,11 +78,11 @@ function gen.conv2d()
   local depthwise = chance(0.2)
   if depthwise then cin = g * 1; cout = g * pick {1, 2} end
   local n = chance(0.1) and 0 or R(1, 3)
-  local kh, kw = R(1, 7), R(1, 7)
-  local h, w = R(1, 9), R(1, 9)
+  local kh, kw = R(1, 8), R(1, 8)
+  local h, w = R(1, 10), R(1, 10)
   local o = {}
-  if chance(0.6) then o.stride = size_or_pair(1, 4) end
-  if chance(0.7) then o.padding = size_or_pair(0, 4) end
+  if chance(0.6) then o.stride = size_or_pair(1, 5) end
+  if chance(0.7) then o.padding = size_or_pair(0, chance(0.2) and 8 or 4) end
   if chance(0.3) then o.dilation = size_or_pair(1, 3) end
   if g > 1 then o.groups = g end
   if chance(0.12) then   -- a Winograd-sized one: 3x3 stride 1, 16+ channels
@@ -150,10 +150,10 @@ local function pydim(d) return d > 0 and d - 1 or d end
 function gen.softmax()
   local log = chance(0.5)
   local c = {op = log and "log_softmax" or "softmax"}
-  local s = random_shape(1, 4)
+  local s = random_shape(chance(0.05) and 0 or 1, 4)
   local nd = #s
   local d = R(-nd, nd)
-  if d == 0 then d = chance(0.1) and nd + 1 or 1 end   -- nd + 1: out of range, refused by both
+  if d == 0 then d = chance(0.1) and nd + 1 or (nd == 0 and -1 or 1) end   -- nd + 1: out of range
   c.opts = {dim = d}
   c.inputs = {x = tensor(s) * 3}
   c.grad = {"x"}
@@ -188,17 +188,19 @@ local function pool_case(kind)
   local ch = chance(0.04) and 0 or R(1, 3)
   local h, w = R(1, 8), R(1, 8)
   local shape = chance(0.2) and {ch, h, w} or {n, ch, h, w}
-  local k = size_or_pair(1, 5)
+  local k = size_or_pair(1, 6)
   local o = {}
   if chance(0.6) then o.stride = size_or_pair(1, 4) end
+  if chance(0.02) then o.stride = 0 end        -- refused by both
+  if chance(0.02) then k = {0, 2} end
   if chance(0.6) then   -- up to half the kernel, sometimes past it (refused by both)
     o.padding = chance(0.1) and math.floor(first(k) / 2) + 1 or R(0, math.floor(math.min(first(k), second(k)) / 2))
   end
-  if kind == "max_pool2d" and chance(0.3) then o.dilation = size_or_pair(1, 3) end
+  if kind == "max_pool2d" and chance(0.3) then o.dilation = size_or_pair(1, 4) end
   if chance(0.4) then o.ceil_mode = true end
   if kind == "avg_pool2d" then
     if chance(0.3) then o.count_include_pad = false end
-    if chance(0.1) then o.divisor_override = R(1, 5) end
+    if chance(0.1) then o.divisor_override = R(0, 5) end   -- 0: refused by PyTorch
   end
   c.inputs = {x = tensor(shape)}
   c.grad = {"x"}
@@ -214,7 +216,7 @@ local function pool_case(kind)
   -- PyTorch 1.13's max-pool backward writes outside its buffer for a window that takes no
   -- input element (position -1): only the forward is compared there (graft's backward of
   -- such a window is checked in tests/305-edge-shapes.t).
-  if kind == "max_pool2d" then
+  if kind == "max_pool2d" and first(st) >= 1 and second(st) >= 1 and first(k) >= 1 then
     local p, d = o.padding or 0, o.dilation or 1
     local oh = pooled(h, first(k), first(st), p, first(d), o.ceil_mode)
     local ow = pooled(w, second(k), second(st), p, second(d), o.ceil_mode)
@@ -233,7 +235,7 @@ function gen.adaptive_avg_pool2d()
   local h, w = R(1, 9), R(1, 9)
   local ch = chance(0.05) and 0 or R(1, 3)
   local shape = chance(0.2) and {ch, h, w} or {chance(0.1) and 0 or R(1, 2), ch, h, w}
-  local size = size_or_pair(1, 6, 0.5)
+  local size = size_or_pair(chance(0.05) and 0 or 1, 6, 0.5)
   c.inputs = {x = tensor(shape)}
   c.grad = {"x"}
   c.opts = {size = size}
@@ -248,6 +250,8 @@ function gen.batch_norm()
   local shape = pick {{R(1, 4), ch}, {R(1, 3), ch, R(1, 4)}, {R(1, 3), ch, R(1, 4), R(1, 4)}}
   if chance(0.05) then shape[1] = 0 end
   local training = chance(0.5)
+  -- eval without running statistics: PyTorch's F.batch_norm refuses it, graft's uses the
+  -- batch's (what nn.BatchNorm2d without running statistics relies on); not drawn
   local stats = not training or chance(0.7)
   local affine = chance(0.7)
   local momentum, eps = pick {0.1, 0.5, 1.0}, pick {1e-5, 1e-3}
@@ -277,6 +281,7 @@ function gen.layer_norm()
   local k = R(1, #s)
   local ns = {}
   for i = #s - k + 1, #s do ns[#ns + 1] = s[i] end
+  if chance(0.03) then ns[#ns] = ns[#ns] + 1 end   -- not the input's last dims: refused by both
   local affine, eps = chance(0.7), pick {1e-5, 1e-3}
   c.inputs = {x = tensor(s) * 2}
   c.grad = {"x"}
@@ -319,6 +324,7 @@ function gen.dropout()
   c.grad = {"x"}
   local eval = chance(0.5)
   local p = eval and pick {0, 0.3, 0.9} or 0
+  if chance(0.03) then p = pick {-0.1, 1.5} end   -- refused by both
   c.opts = {p = p, training = not eval}
   c.py = ("y = F.dropout(x, %s, training=%s)"):format(p, pybool(not eval))
   c.run = function(t) return F.dropout(t.x, {p = p, training = not eval}) end
@@ -355,11 +361,11 @@ end
 
 function gen.flatten()
   local c = {op = "flatten"}
-  local s = random_shape(1, 4)
+  local s = random_shape(chance(0.05) and 0 or 1, 4)
   local nd = #s
   local a, b = R(-nd, nd), R(-nd, nd)
-  if a == 0 then a = 1 end
-  if b == 0 then b = nd end
+  if a == 0 then a = nd == 0 and -1 or 1 end
+  if b == 0 then b = nd == 0 and -1 or nd end
   c.inputs = {x = tensor(s)}
   c.grad = {"x"}
   c.opts = {start = a, stop = b}
@@ -425,7 +431,9 @@ function gen.nll_loss() return class_case("nll_loss") end
 function gen.mse_loss()
   local c = {op = "mse_loss"}
   local s = random_shape(0, 3)
-  c.inputs = {a = tensor(s), b = tensor(s)}
+  local sb = {table.unpack(s)}
+  if chance(0.15) and #sb > 0 then sb[R(#sb)] = 1 end   -- broadcasting (PyTorch warns, and broadcasts)
+  c.inputs = {a = tensor(s), b = tensor(sb)}
   c.grad = {"a", "b"}
   local r = chance(0.5) and pick {"sum", "none", "mean"} or nil
   c.opts = {reduction = r}
