@@ -280,6 +280,16 @@ out["gx2"] = x2.grad]], {x = x})
   end
 end
 
+-- adaptive_avg_pool2d to an output size of 0: an empty result, as PyTorch's ({2,3,0,5} here)
+do
+  local ok, y = pcall(F.adaptive_avg_pool2d, graft.randn{2, 3, 2, 6}, {0, 5})
+  T.ok(ok and table.concat(y:shape(), ",") == "2,3,0,5", "adaptive_avg_pool2d to {0,5} gives an empty {2,3,0,5}: "
+       .. (ok and T.render(y:shape()) or tostring(y)))
+end
+
+T.error_like(function() F.avg_pool2d(graft.randn{1, 1, 4, 4}, 2, {divisor_override = 0}) end,
+             "avg_pool2d: divisor_override must not be 0", "avg_pool2d refuses a zero divisor, as PyTorch does")
+
 -- layer_norm's normalized_shape must be the input's last sizes, not only their number
 T.error_like(function() F.layer_norm(graft.randn{2, 3, 4}, {3, 5}) end,
              "layer_norm: normalized_shape {3,5} is not the input's last dims (input {2,3,4})",

@@ -303,8 +303,9 @@ static int64_t end_of(int64_t i, int64_t in, int64_t out) { return ((i + 1) * in
 
 graft_status graft_adaptive_avg_pool2d(graft_ctx *ctx, graft_tensor *out, const graft_tensor *x,
                                        int64_t oh, int64_t ow, graft_error *err) {
-    if (x->dtype != GRAFT_F32 || (x->ndim != 3 && x->ndim != 4) || oh < 1 || ow < 1)
-        return graft_error_set(err, GRAFT_EINVAL, "expects a 3-D or 4-D f32 input and an output size >= 1");
+    /* an output size of 0 gives an empty result, as PyTorch's does */
+    if (x->dtype != GRAFT_F32 || (x->ndim != 3 && x->ndim != 4) || oh < 0 || ow < 0)
+        return graft_error_set(err, GRAFT_EINVAL, "expects a 3-D or 4-D f32 input and an output size >= 0");
     int64_t h = x->size[x->ndim - 2], w = x->size[x->ndim - 1], hw = h * w;
     if (h < 1 || w < 1) return graft_error_set(err, GRAFT_EINVAL, "the input has an empty plane");
     int64_t planes = graft_tensor_numel(x) / hw, size[GRAFT_MAX_DIMS];

@@ -93,6 +93,8 @@ end
 
 --- avg_pool2d(x, kernel [, {stride, padding, ceil_mode, count_include_pad, divisor_override}])
 function F.avg_pool2d(x, kernel, opts)
+  -- the kernel reads 0 as "no override"; PyTorch refuses a zero divisor
+  if type(opts) == "table" and opts.divisor_override == 0 then error("avg_pool2d: divisor_override must not be 0", 2) end
   local y = K.avg_pool2d(x, kernel, opts)
   if should_record(x) then
     record(y, "avg_pool2d", function(c, g) return K.avg_pool2d_grad(g, c.x, kernel, opts) end,

@@ -600,7 +600,9 @@ local function judge(i, c, want)
     return nil
   end
   if not ok then return "graft raised where PyTorch returns: " .. tostring(y) end
-  local rtol = c.op == "conv2d" and 3e-4 or 1e-4
+  -- convolutions sum many products; a normalization over two or three elements cancels in
+  -- its gradient (a two-element layer_norm's d/dx is eps / (var + eps) of its terms)
+  local rtol = c.op == "conv2d" and 3e-4 or (c.op == "layer_norm" or c.op == "batch_norm") and 1e-3 or 1e-4
   local d = differs(y:detach(), want["y" .. i], rtol)
   if d then return "forward " .. d end
   if c.after then
