@@ -206,16 +206,17 @@ docs:
 	if [ -n "$$out" ]; then echo "$$out"; echo "make docs: LDoc warned (above)"; exit 1; fi
 	@echo "API reference: $(BUILD)/docs/api/index.html"
 
-# Fuzzing (libFuzzer, clang): one target per parser, each run FUZZ_SECONDS (default 60) from
-# its seed corpus in tests/fuzz/corpus/ (copied, so runs do not rewrite it). A finding stops
+# Fuzzing (libFuzzer, clang): one target per parser, and one (shapes) over convolution and
+# pooling shapes and options; each runs FUZZ_SECONDS (default 60) from its seed corpus in
+# tests/fuzz/corpus/ (copied, so runs do not rewrite it). A finding stops
 # the run and leaves its input in build-fuzz/findings/; it then belongs in tests/bad/.
-FUZZ_C_TARGETS   := safetensors image idx
+FUZZ_C_TARGETS   := safetensors image idx shapes
 FUZZ_LUA_TARGETS := pth config state_dict
 FUZZ_SECONDS     ?= 60
 # libFuzzer's seed: 0 draws a fresh one per run (exploration); the slow tier fixes it so a CI
 # run repeats what was run here (up to machine speed).
 FUZZ_SEED        ?= 0
-FUZZ_CORPORA     := safetensors png jpeg idx pth config state_dict
+FUZZ_CORPORA     := safetensors png jpeg idx pth config state_dict shapes
 fuzz: deps
 	@scripts/deps --fuzz
 	@$(MAKE) --no-print-directory FUZZ=1 fuzz-build

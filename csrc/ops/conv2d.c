@@ -16,8 +16,8 @@
 #include "winograd.h"
 #include "window.h"
 
-graft_status graft_conv2d_plan(graft_conv2d_shape *s, const graft_tensor *x, const graft_tensor *w,
-                               const graft_tensor *b, const graft_conv2d_opts *o, graft_error *err) {
+graft_status graft_conv2d_check(graft_conv2d_shape *s, const graft_tensor *x, const graft_tensor *w,
+                                const graft_tensor *b, const graft_conv2d_opts *o, graft_error *err) {
     char bx[128], bw[128];
     graft_shape_str(bx, sizeof bx, x->ndim, x->size);
     graft_shape_str(bw, sizeof bw, w->ndim, w->size);
@@ -187,11 +187,6 @@ static size_t packed_scratch_per_image(const graft_conv2d_shape *s, int gemm_thr
     return (whole_columns(s) ? (size_t)(k * howo) : 0) + graft_packed_scratch(s->cout, howo, k, &rhs, gemm_threads);
 }
 
-static size_t packed_scratch(const graft_conv2d_shape *s, int team) {
-    int threads = image_threads(s, team);
-    return threads > 1 ? packed_scratch_per_image(s, 1) * (size_t)threads : packed_scratch_per_image(s, team);
-}
-
 /* y (one image) = pw conv x + b on `threads` threads (1: inside the image loop). */
 static void packed_image(float *y, const float *x, const float *pw, const float *b, const graft_conv2d_shape *s,
                          float *scratch, int threads) {
@@ -211,17 +206,15 @@ static void packed_image(float *y, const float *x, const float *pw, const float 
 }
 
 static void packed_forward(float *y, const float *x, const float *pw, const float *b, const graft_conv2d_shape *s,
-                           float *scratch, int team) {
-    int threads = image_threads(s, team);
+                           const graft_conv2d_plan *p, float *scratch) {
     int64_t xs = s->cin * s->h * s->w, ys = s->cout * s->ho * s->wo;
-    if (threads > 1) {
-        size_t per = packed_scratch_per_image(s, 1);
-#pragma omp parallel for num_threads(threads) schedule(dynamic)
+    if (p->images > 1) {
+#pragma omp parallel for num_threads(p->images) schedule(dynamic)
         for (int64_t n = 0; n < s->n; n++)
-            packed_image(y + n * ys, x + n * xs, pw, b, s, scratch + per * (size_t)omp_get_thread_num(), 1);
+            packed_image(y + n * ys, x + n * xs, pw, b, s, scratch + p->per_thread * (size_t)omp_get_thread_num(), 1);
         return;
     }
-    int inner = graft_threads_for(ys * s->cin * s->kh * s->kw) > 1 ? team : 1;
+    int inner = graft_threads_for(ys * s->cin * s->kh * s->kw) > 1 ? p->team : 1;
     for (int64_t n = 0; n < s->n; n++) packed_image(y + n * ys, x + n * xs, pw, b, s, scratch, inner);
 }
 
@@ -242,18 +235,52 @@ graft_conv2d_prepared graft_conv2d_prepared_of(const graft_conv2d_shape *s) {
     return form_of(s, graft_winograd_tile(s, true), graft_packed_available());
 }
 
-size_t graft_conv2d_scratch(const graft_conv2d_shape *s, int team, bool backward, bool prepared) {
-    if (depthwise(s)) return 0;
-    int m = graft_winograd_tile(s, prepared && !backward);
-    if (!backward && m) return graft_winograd_scratch(s, m, team) + (prepared ? 0 : graft_winograd_weight_floats(s, m, false));
-    if (!backward && prepared) return packed_scratch(s, team);
-    if (backward && m) {   /* the input and weight gradients by Winograd, one after the other */
-        graft_conv2d_shape g = graft_winograd_input_grad_shape(s);
-        size_t input = graft_winograd_scratch(&g, m, team) + graft_winograd_weight_floats(&g, m, false);
-        size_t weight = graft_winograd_weight_grad_scratch(s, team);
-        return input > weight ? input : weight;
+/* Every choice of path is made here, with the scratch it needs beside it. */
+graft_conv2d_plan graft_conv2d_plan_forward(const graft_conv2d_shape *s, int team, bool prepared) {
+    graft_conv2d_plan p = {.path = GRAFT_CONV2D_DEPTHWISE, .team = team, .images = 1, .shared = 1};
+    if (depthwise(s)) return p;
+    /* prepared: the kernel gets the form graft_conv2d_prepared_of chose to keep */
+    graft_conv2d_prepared form = {0};
+    if (prepared) form = graft_conv2d_prepared_of(s);
+    p.tile = prepared ? form.tile : graft_winograd_tile(s, false);
+    if (p.tile) {
+        p.path = GRAFT_CONV2D_WINOGRAD;
+        p.packed = form.packed;
+        p.transform = !prepared;
+        p.scratch = graft_winograd_scratch(s, p.tile, team) +
+                    (p.transform ? graft_winograd_weight_floats(s, p.tile, false) : 0);
+        return p;
     }
-    return im2col_scratch(s, backward) * (size_t)image_threads(s, team);
+    p.images = image_threads(s, team);
+    if (prepared) {
+        p.path = GRAFT_CONV2D_PACKED;
+        p.per_thread = packed_scratch_per_image(s, p.images > 1 ? 1 : team);
+    } else {
+        p.path = GRAFT_CONV2D_IM2COL;
+        p.per_thread = im2col_scratch(s, false);
+        if (s->n == 1 && s->groups == 1) p.shared = graft_threads_for(s->cout * s->ho * s->wo * s->cin * s->kh * s->kw);
+    }
+    p.scratch = p.per_thread * (size_t)p.images;
+    return p;
+}
+
+graft_conv2d_plan graft_conv2d_plan_backward(const graft_conv2d_shape *s, int team) {
+    graft_conv2d_plan p = {.path = GRAFT_CONV2D_DEPTHWISE, .backward = true, .team = team, .images = 1, .shared = 1};
+    if (depthwise(s)) return p;
+    p.tile = graft_winograd_tile(s, false);
+    if (p.tile) {   /* the input and weight gradients by Winograd, one after the other */
+        p.path = GRAFT_CONV2D_WINOGRAD;
+        graft_conv2d_shape g = graft_winograd_input_grad_shape(s);
+        size_t input = graft_winograd_scratch(&g, p.tile, team) + graft_winograd_weight_floats(&g, p.tile, false);
+        size_t weight = graft_winograd_weight_grad_scratch(s, team);
+        p.scratch = input > weight ? input : weight;
+        return p;
+    }
+    p.path = GRAFT_CONV2D_IM2COL;
+    p.images = image_threads(s, team);
+    p.per_thread = im2col_scratch(s, true);
+    p.scratch = p.per_thread * (size_t)p.images;
+    return p;
 }
 
 static void forward_image(float *y, const float *x, const float *w, const float *b,
@@ -349,40 +376,34 @@ static void forward_image_shared(float *y, const float *x, const float *w, const
 }
 
 void graft_conv2d_forward(float *y, const float *x, const float *w, const float *u, const float *b,
-                          const graft_conv2d_shape *s, float *scratch, int team) {
-    if (depthwise(s)) {
+                          const graft_conv2d_shape *s, const graft_conv2d_plan *p, float *scratch) {
+    int64_t xs = s->cin * s->h * s->w, ys = s->cout * s->ho * s->wo;
+    switch (p->path) {
+    case GRAFT_CONV2D_DEPTHWISE:
         depthwise_forward(y, x, w, b, s, graft_threads_for(s->n * s->cout * s->ho * s->wo * s->kh * s->kw));
         return;
-    }
-    int m = graft_winograd_tile(s, u != NULL);
-    if (m) {
-        bool packed = u && graft_conv2d_prepared_of(s).packed;
-        if (!u) {
-            graft_winograd_transform_weights(scratch, w, s, m, false, false);
+    case GRAFT_CONV2D_WINOGRAD:
+        if (p->transform) {
+            graft_winograd_transform_weights(scratch, w, s, p->tile, false, false);
             u = scratch;
-            scratch += graft_winograd_weight_floats(s, m, false);
+            scratch += graft_winograd_weight_floats(s, p->tile, false);
         }
-        graft_winograd_forward(y, x, u, packed, b, s, m, false, scratch, team);
+        graft_winograd_forward(y, x, u, p->packed, b, s, p->tile, false, scratch, p->team);
         return;
-    }
-    if (u) {
-        packed_forward(y, x, u, b, s, scratch, team);
+    case GRAFT_CONV2D_PACKED:
+        packed_forward(y, x, u, b, s, p, scratch);
         return;
-    }
-    int threads = image_threads(s, team);
-    size_t per = im2col_scratch(s, false);
-    int64_t xs = s->cin * s->h * s->w, ys = s->cout * s->ho * s->wo;
-    int shared = s->n == 1 && s->groups == 1 ? graft_threads_for(ys * s->cin * s->kh * s->kw) : 1;
-    if (shared > 1) {
-        forward_image_shared(y, x, w, b, s, scratch, shared);
+    case GRAFT_CONV2D_IM2COL:
+        if (p->shared > 1) {
+            forward_image_shared(y, x, w, b, s, scratch, p->shared);
+        } else if (p->images > 1) {
+#pragma omp parallel for num_threads(p->images) schedule(dynamic)
+            for (int64_t n = 0; n < s->n; n++)
+                forward_image(y + n * ys, x + n * xs, w, b, s, scratch + p->per_thread * (size_t)omp_get_thread_num());
+        } else {
+            for (int64_t n = 0; n < s->n; n++) forward_image(y + n * ys, x + n * xs, w, b, s, scratch);
+        }
         return;
-    }
-    if (threads > 1) {
-#pragma omp parallel for num_threads(threads) schedule(dynamic)
-        for (int64_t n = 0; n < s->n; n++)
-            forward_image(y + n * ys, x + n * xs, w, b, s, scratch + per * (size_t)omp_get_thread_num());
-    } else {
-        for (int64_t n = 0; n < s->n; n++) forward_image(y + n * ys, x + n * xs, w, b, s, scratch);
     }
 }
 
@@ -476,27 +497,27 @@ static void bias_grad(float *gb, const float *gy, const graft_conv2d_shape *s) {
 }
 
 void graft_conv2d_backward(float *gx, float *gw, float *gb, const float *gy, const float *x,
-                           const float *w, const graft_conv2d_shape *s, float *scratch, int team) {
+                           const float *w, const graft_conv2d_shape *s, const graft_conv2d_plan *p,
+                           float *scratch) {
     if (gb) bias_grad(gb, gy, s);   /* the same on every path */
-    if (depthwise(s)) {
+    if (p->path == GRAFT_CONV2D_DEPTHWISE) {
         depthwise_backward(gx, gw, gy, x, w, s);
         return;
     }
-    int m = graft_winograd_tile(s, false);
-    if (m) {
+    if (p->path == GRAFT_CONV2D_WINOGRAD) {
         if (gx) {   /* the input gradient is a 3x3 convolution of gy */
             graft_conv2d_shape g = graft_winograd_input_grad_shape(s);
-            graft_winograd_transform_weights(scratch, w, &g, m, true, false);
-            graft_winograd_forward(gx, gy, scratch, false, NULL, &g, m, true,
-                                   scratch + graft_winograd_weight_floats(&g, m, false), team);
+            graft_winograd_transform_weights(scratch, w, &g, p->tile, true, false);
+            graft_winograd_forward(gx, gy, scratch, false, NULL, &g, p->tile, true,
+                                   scratch + graft_winograd_weight_floats(&g, p->tile, false), p->team);
         }
-        if (gw) graft_winograd_weight_grad(gw, gy, x, s, scratch, team);
+        if (gw) graft_winograd_weight_grad(gw, gy, x, s, scratch, p->team);
         return;
     }
-    int threads = image_threads(s, team);
+    int threads = p->images;
     int64_t k = s->cin / s->groups * s->kh * s->kw, howo = s->ho * s->wo;
     int64_t xs = s->cin * s->h * s->w, ys = s->cout * howo;
-    size_t col = pointwise(s) ? 0 : (size_t)(k * howo), per = im2col_scratch(s, true);
+    size_t col = pointwise(s) ? 0 : (size_t)(k * howo), per = p->per_thread;
     if (threads <= 1) {
         for (int64_t n = 0; n < s->n; n++)
             backward_image(gx ? gx + n * xs : NULL, gw, gy + n * ys, x + n * xs, w, s, scratch, scratch + col);
@@ -573,7 +594,7 @@ graft_status graft_conv2d(graft_ctx *ctx, graft_tensor *out, const graft_tensor 
                           const graft_tensor *w, const graft_tensor *b, const graft_conv2d_opts *o,
                           graft_tensor *prepared, graft_error *err) {
     graft_conv2d_shape s;
-    graft_status st = graft_conv2d_plan(&s, x, w, b, o, err);
+    graft_status st = graft_conv2d_check(&s, x, w, b, o, err);
     if (st != GRAFT_OK) return st;
     graft_tensor cx, cw, cb;
     graft_tensor_init_empty(&cb);
@@ -585,17 +606,18 @@ graft_status graft_conv2d(graft_ctx *ctx, graft_tensor *out, const graft_tensor 
     if (st == GRAFT_OK) st = prepare_weights(ctx, prepared, &cw, &s, &u, err);
     int64_t size[4] = {s.n, s.cout, s.ho, s.wo};
     if (st == GRAFT_OK) st = graft_tensor_alloc(out, ctx, GRAFT_F32, 4, size, err);
-    int team = graft_threads_get();   /* read once: scratch is sized for this team */
+    /* the thread count read once: the scratch is sized for this team */
+    graft_conv2d_plan plan = graft_conv2d_plan_forward(&s, graft_threads_get(), u != NULL);
     float *scratch = NULL;
     graft_tensor scratch_t;
     graft_tensor_init_empty(&scratch_t);
     if (st == GRAFT_OK) {
-        st = alloc_scratch(ctx, &scratch_t, graft_conv2d_scratch(&s, team, false, u != NULL), &scratch, err);
+        st = alloc_scratch(ctx, &scratch_t, plan.scratch, &scratch, err);
         if (st != GRAFT_OK) graft_tensor_release(out);
     }
     if (st == GRAFT_OK) {
         graft_conv2d_forward(graft_tensor_data(out), graft_tensor_data(&cx), graft_tensor_data(&cw), u,
-                             b ? graft_tensor_data(&cb) : NULL, &s, scratch, team);
+                             b ? graft_tensor_data(&cb) : NULL, &s, &plan, scratch);
         graft_ctx_count(ctx, GRAFT_COUNT_CONV_FORWARD);
     }
     graft_tensor_release(&scratch_t);
@@ -609,7 +631,7 @@ graft_status graft_conv2d_grad(graft_ctx *ctx, graft_tensor *gx, graft_tensor *g
                                const graft_tensor *gy, const graft_tensor *x, const graft_tensor *w,
                                const graft_conv2d_opts *o, graft_error *err) {
     graft_conv2d_shape s;
-    graft_status st = graft_conv2d_plan(&s, x, w, NULL, o, err);
+    graft_status st = graft_conv2d_check(&s, x, w, NULL, o, err);
     if (st != GRAFT_OK) return st;
     if (gy->ndim != 4 || gy->size[0] != s.n || gy->size[1] != s.cout || gy->size[2] != s.ho || gy->size[3] != s.wo)
         return graft_error_set(err, GRAFT_EINVAL, "the output gradient does not have the output's shape");
@@ -622,15 +644,16 @@ graft_status graft_conv2d_grad(graft_ctx *ctx, graft_tensor *gx, graft_tensor *g
     if (st == GRAFT_OK && gx) st = graft_tensor_alloc_zeros(gx, ctx, GRAFT_F32, 4, x->size, err);
     if (st == GRAFT_OK && gw) st = graft_tensor_alloc_zeros(gw, ctx, GRAFT_F32, 4, w->size, err);
     if (st == GRAFT_OK && gb) st = graft_tensor_alloc_zeros(gb, ctx, GRAFT_F32, 1, &s.cout, err);
-    int team = graft_threads_get();   /* read once: scratch is sized for this team */
+    /* the thread count read once: the scratch is sized for this team */
+    graft_conv2d_plan plan = graft_conv2d_plan_backward(&s, graft_threads_get());
     float *scratch = NULL;
     graft_tensor scratch_t;
     graft_tensor_init_empty(&scratch_t);
-    if (st == GRAFT_OK) st = alloc_scratch(ctx, &scratch_t, graft_conv2d_scratch(&s, team, true, false), &scratch, err);
+    if (st == GRAFT_OK) st = alloc_scratch(ctx, &scratch_t, plan.scratch, &scratch, err);
     if (st == GRAFT_OK) {
         graft_conv2d_backward(gx ? graft_tensor_data(gx) : NULL, gw ? graft_tensor_data(gw) : NULL,
                               gb ? graft_tensor_data(gb) : NULL, graft_tensor_data(&cg), graft_tensor_data(&cx),
-                              graft_tensor_data(&cw), &s, scratch, team);
+                              graft_tensor_data(&cw), &s, &plan, scratch);
         if (gx) graft_ctx_count(ctx, GRAFT_COUNT_CONV_GRAD_INPUT);
         if (gw) graft_ctx_count(ctx, GRAFT_COUNT_CONV_GRAD_WEIGHT);
     } else {

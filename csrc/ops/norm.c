@@ -95,7 +95,9 @@ graft_status graft_batch_norm(graft_ctx *ctx, graft_tensor *y, graft_tensor *mea
         return graft_error_set(err, GRAFT_EINVAL, "running statistics must be contiguous");
     bool batch_stats = training || !running_mean || !running_var;
     int64_t count = n * s;
-    if (batch_stats && count <= 1)
+    /* PyTorch's rule: training refuses exactly one value per channel (its variance says
+     * nothing); an empty batch runs, and leaves the running statistics as they were. */
+    if (training && count == 1)
         return graft_error_set(err, GRAFT_EINVAL, "expected more than 1 value per channel when training, got input %s",
                                graft_shape_str(bx, sizeof bx, x->ndim, x->size));
     held h;
@@ -116,8 +118,9 @@ graft_status graft_batch_norm(graft_ctx *ctx, graft_tensor *y, graft_tensor *mea
         for (int64_t ch = 0; ch < c; ch++) {
             double mu, var;
             if (batch_stats) {
-                channel_moments(px + ch * s, n, s, c * s, &mu, &var);
-                if (training && rm && rv) {
+                mu = var = 0;   /* an empty batch: finite statistics, so its gradients are 0 */
+                if (count > 0) channel_moments(px + ch * s, n, s, c * s, &mu, &var);
+                if (training && rm && rv && count > 1) {
                     rm[ch] = (float)((1 - momentum) * rm[ch] + momentum * mu);
                     rv[ch] = (float)((1 - momentum) * rv[ch] + momentum * var * (double)count / (double)(count - 1));
                 }

@@ -14,10 +14,13 @@ typedef struct {
     int64_t planes, h, w, oh, ow;
 } geometry;
 
+/* PyTorch's output size (pooling_output_shape): the span floored, or with ceil_mode rounded
+ * up, division rounding toward -inf; ceil mode's extra window is dropped unless it starts
+ * inside the input or its left padding. Below 1 the input is too small. */
 static int64_t pooled_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode) {
-    int64_t span = in + 2 * p - d * (k - 1) - 1;
-    int64_t out = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
-    if (ceil_mode && (out - 1) * s >= in + p) out--;   /* the last window must start inside */
+    int64_t span = in + 2 * p - d * (k - 1) - 1 + (ceil_mode ? s - 1 : 0);
+    int64_t out = (span >= 0 ? span / s : -((-span + s - 1) / s)) + 1;
+    if (ceil_mode && (out - 1) * s >= in + p) out--;
     return out;
 }
 
@@ -35,15 +38,19 @@ static graft_status plan(geometry *g, int64_t out_size[GRAFT_MAX_DIMS], const gr
             return graft_error_set(err, GRAFT_EINVAL, "padding %lld is more than half the kernel size %lld",
                                    (long long)o->padding[i], (long long)o->kernel[i]);
     }
+    /* as PyTorch: only a 4-D input's batch may be empty */
+    for (int i = x->ndim == 4 ? 1 : 0; i < x->ndim; i++)
+        if (x->size[i] == 0)
+            return graft_error_set(err, GRAFT_EINVAL, "expects a non-empty 3-D or 4-D input (only the batch may be "
+                                   "empty), got %s", bx);
     g->h = x->size[x->ndim - 2];
     g->w = x->size[x->ndim - 1];
     g->planes = g->h > 0 && g->w > 0 ? graft_tensor_numel(x) / (g->h * g->w) : 0;
-    if (g->h + 2 * o->padding[0] < o->dilation[0] * (o->kernel[0] - 1) + 1 ||
-        g->w + 2 * o->padding[1] < o->dilation[1] * (o->kernel[1] - 1) + 1)
-        return graft_error_set(err, GRAFT_EINVAL, "input %s is smaller than the %lldx%lld window", bx,
-                               (long long)o->kernel[0], (long long)o->kernel[1]);
     g->oh = pooled_size(g->h, o->kernel[0], o->stride[0], o->padding[0], o->dilation[0], o->ceil_mode);
     g->ow = pooled_size(g->w, o->kernel[1], o->stride[1], o->padding[1], o->dilation[1], o->ceil_mode);
+    if (g->oh < 1 || g->ow < 1)
+        return graft_error_set(err, GRAFT_EINVAL, "input %s is smaller than the %lldx%lld window", bx,
+                               (long long)o->kernel[0], (long long)o->kernel[1]);
     memcpy(out_size, x->size, sizeof(int64_t) * GRAFT_MAX_DIMS);
     out_size[x->ndim - 2] = g->oh;
     out_size[x->ndim - 1] = g->ow;
@@ -51,7 +58,7 @@ static graft_status plan(geometry *g, int64_t out_size[GRAFT_MAX_DIMS], const gr
 }
 
 /* The larger of best and v; a NaN v wins. */
-static inline float max_or_nan(float best, float v) { return (v > best) | (v != v) ? v : best; }
+static inline float max_or_nan(float best, float v) { return ((v > best) | (v != v)) ? v : best; }
 
 /* y[k] = max(y[k], x[k stride]) for k < n (a NaN in x wins): strides 1 and 2 as loops of
  * their own, which vectorise where a stride known only at run time kept the loop scalar. */
@@ -85,6 +92,7 @@ static void max_plane_values(float *restrict yp, const float *restrict xp, const
             first = false;
         }
         for (int64_t ow = 0; ow < g->ow; ow++) yr[ow] = -INFINITY;
+        if (first) continue;   /* dilation stepped over every input row: -inf, as PyTorch */
         for (int64_t j = 0; j < o->kernel[1]; j++) {
             int64_t off = j * o->dilation[1] - o->padding[1], lo, hi, sw = o->stride[1];
             graft_valid_range(off, sw, g->w, g->ow, &lo, &hi);
@@ -295,8 +303,9 @@ static int64_t end_of(int64_t i, int64_t in, int64_t out) { return ((i + 1) * in
 
 graft_status graft_adaptive_avg_pool2d(graft_ctx *ctx, graft_tensor *out, const graft_tensor *x,
                                        int64_t oh, int64_t ow, graft_error *err) {
-    if (x->dtype != GRAFT_F32 || (x->ndim != 3 && x->ndim != 4) || oh < 1 || ow < 1)
-        return graft_error_set(err, GRAFT_EINVAL, "expects a 3-D or 4-D f32 input and an output size >= 1");
+    /* an output size of 0 gives an empty result, as PyTorch's does */
+    if (x->dtype != GRAFT_F32 || (x->ndim != 3 && x->ndim != 4) || oh < 0 || ow < 0)
+        return graft_error_set(err, GRAFT_EINVAL, "expects a 3-D or 4-D f32 input and an output size >= 0");
     int64_t h = x->size[x->ndim - 2], w = x->size[x->ndim - 1], hw = h * w;
     if (h < 1 || w < 1) return graft_error_set(err, GRAFT_EINVAL, "the input has an empty plane");
     int64_t planes = graft_tensor_numel(x) / hw, size[GRAFT_MAX_DIMS];

@@ -116,6 +116,8 @@ end
 --- avg_pool2d(x, kernel [, {stride, padding, ceil_mode, count_include_pad, divisor_override}])
 function F.avg_pool2d(x, kernel, opts)
   check("avg_pool2d", opts, F.OPTIONS.avg_pool2d)
+  -- the kernel reads 0 as "no override"; PyTorch refuses a zero divisor
+  if type(opts) == "table" and opts.divisor_override == 0 then error("avg_pool2d: divisor_override must not be 0", 2) end
   local y = K.avg_pool2d(x, kernel, opts)
   if should_record(x) then
     record(y, "avg_pool2d", function(c, g) return K.avg_pool2d_grad(g, c.x, kernel, opts) end,
@@ -156,6 +158,14 @@ end
 --- layer_norm(x, normalized_shape [, weight, bias, eps]): over the last dims of x.
 function F.layer_norm(x, shape, w, b, eps)
   local ndims = type(shape) == "table" and #shape or 1
+  -- the sizes must be x's last ones, as PyTorch checks (not just their count)
+  local want, xs = type(shape) == "table" and shape or {shape}, T.shape(x)
+  for i = 1, ndims do
+    if xs[#xs - ndims + i] ~= want[i] then
+      error(("layer_norm: normalized_shape {%s} is not the input's last dims (input {%s})"):format(
+        table.concat(want, ","), table.concat(xs, ",")), 2)
+    end
+  end
   local y, mean, rstd = K.layer_norm(x, ndims, w, b, eps or 1e-5)
   if should_record(x, w, b) then
     record(y, "layer_norm", function(c, g, needs)
@@ -306,6 +316,13 @@ local function class_dim(x, what)
   return nd == 1 and 1 or 2
 end
 
+-- loss:sum() / total, PyTorch's mean over the labels that count; when none counts (all
+-- ignored) it is NaN, as PyTorch's, but no gradient flows (PyTorch's are 0, not NaN).
+local function mean_over(loss, total)
+  if total:item() == 0 then return loss:sum() * 0 + 0 / 0 end
+  return loss:sum() / total
+end
+
 --- nll_loss(log_probs, labels [, {weight, reduction, ignore_index}]): labels are 1-based.
 function F.nll_loss(logp, labels, opts)
   opts = check("nll_loss", opts, F.OPTIONS.nll_loss)
@@ -326,7 +343,7 @@ function F.nll_loss(logp, labels, opts)
   if opts.weight then w = w * T.reshape(T.index_select(opts.weight, 1, T.reshape(y, {-1})), T.shape(y)) end
   local losses = -picked * w
   local r = opts.reduction or "mean"
-  if r == "mean" then return losses:sum() / w:sum() end
+  if r == "mean" then return mean_over(losses, w:sum()) end
   return reduce(losses, r, "nll_loss")
 end
 
@@ -351,13 +368,13 @@ function F.cross_entropy(x, labels, opts)
   end
   local smooth = -weighted:sum(cd) * valid
   local r = opts.reduction or "mean"
-  if r == "mean" then
+  if r == "mean" then   -- over the labels not ignored (PyTorch's true_mask), or their weights
     if opts.weight then
       local y = core.where(labels:ne(opts.ignore_index or -100), labels, 1)
       local wy = T.reshape(T.index_select(opts.weight, 1, T.reshape(y, {-1})), T.shape(y)) * valid
-      smooth = smooth:sum() / wy:sum()
+      smooth = mean_over(smooth, wy:sum())
     else
-      smooth = smooth:mean()
+      smooth = mean_over(smooth, valid:sum())
     end
   else
     smooth = reduce(smooth, r, "cross_entropy")

@@ -134,3 +134,23 @@ out("idx", "labels.gz", gzip.compress(idx([5], bytes([0, 1, 2, 3, 9])), mtime=0)
 out("idx", "plain-i32", idx([3], struct.pack(">3i", 1, -2, 3), code=0x0C))
 out("idx", "f64.gz", gzip.compress(idx([2], struct.pack(">2d", 0.5, -1.5), code=0x0E), mtime=0))
 seeds_from_bad("idx", "idx-")
+
+# ---- convolution and pooling shapes (tests/fuzz/shapes.c reads a byte per field) ------------
+# conv:  0, groups, cin/g, cout/g, n, h, w, kh, kw, stride h w, padding h w (+1), dilation h w, flags
+# pools: 1 max / 2 avg / 3 adaptive, 3-D?, n, c, h, w, kernel h w, stride h w, padding h w (+1),
+#        dilation h w, flags [, divisor or output size]
+SHAPES = {
+    "conv-7x7-pad3-on-2x2": [0, 0, 0, 2, 1, 2, 2, 6, 6, 1, 1, 4, 4, 0, 0, 0],
+    "conv-stem-1x1-kept": [0, 0, 2, 2, 2, 1, 1, 6, 6, 2, 2, 4, 4, 0, 0, 4 | 16],
+    "conv-winograd-kept": [0, 0, 0, 0, 3, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 1 | 4 | 16, 1, 1, 9, 10],
+    "conv-depthwise-grad": [0, 2, 0, 0, 2, 5, 6, 2, 4, 1, 2, 3, 2, 1, 2, 2 | 4 | 8 | 32],
+    "conv-grouped-dilated": [0, 1, 1, 2, 1, 7, 3, 2, 2, 3, 1, 2, 1, 2, 3, 4 | 128],
+    "maxpool-1x3-ceil": [1, 1, 1, 1, 1, 3, 1, 1, 2, 2, 1, 1, 0, 0, 1 | 16],
+    "maxpool-dilated-empty-window": [1, 1, 1, 2, 2, 4, 1, 1, 1, 1, 2, 2, 2, 2, 1 | 16 | 32],
+    "maxpool-values": [1, 1, 2, 3, 7, 9, 2, 2, 2, 2, 2, 2, 0, 0, 1],
+    "avgpool-ceil-pad": [2, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 1 | 2 | 8],
+    "avgpool-divisor": [2, 0, 1, 1, 5, 4, 1, 2, 1, 3, 1, 2, 0, 0, 4 | 32, 3],
+    "adaptive-grow": [3, 1, 2, 2, 3, 5, 0, 0, 0, 0, 0, 0, 0, 0, 8, 7, 2],
+}
+for name, fields in SHAPES.items():
+    out("shapes", name, bytes(fields))

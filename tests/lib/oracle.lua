@@ -14,11 +14,13 @@ local function tmpname()
   return name
 end
 
-function oracle.run(code, inputs)
+-- opts.quiet: Python's own error output is dropped (the caller handles the failure).
+function oracle.run(code, inputs, opts)
   local inp, out = tmpname() .. ".safetensors", tmpname() .. ".safetensors"
   graft.save(inp, inputs or {})
   -- The sanitizer runtime preloaded for graft's tests must not leak into Python.
-  local cmd = ("env -u LD_PRELOAD OMP_NUM_THREADS=1 %s %s %s %s"):format(python, script, inp, out)
+  local cmd = ("env -u LD_PRELOAD OMP_NUM_THREADS=1 %s %s %s %s%s"):format(python, script, inp, out,
+    opts and opts.quiet and " 2>/dev/null" or "")
   local p = assert(io.popen(cmd, "w"))
   p:write(code)
   local ok, _, status = p:close()
