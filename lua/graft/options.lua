@@ -39,7 +39,8 @@ function options.raise(message)
 end
 local raise = options.raise
 
--- Optimal string alignment distance (Levenshtein plus a swap of neighbours: "transfrom").
+--- distance(a, b): optimal string alignment distance (Levenshtein plus a swap of neighbours:
+-- "transfrom" is one edit from "transform"); bin/graft's flag suggestions use it too.
 local function distance(a, b)
   local la, lb = #a, #b
   local d = {}
@@ -57,7 +58,7 @@ local function distance(a, b)
   end
   return d[la][lb]
 end
-options._distance = distance
+options.distance = distance
 
 -- Other libraries' names for graft's options (PyTorch, Keras, timm, Hugging Face), suggested
 -- where the function takes the graft name.
