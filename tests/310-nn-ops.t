@@ -160,6 +160,16 @@ T.error_like(function() F.cross_entropy(R{2, 3}, graft.tensor({0, 1}, "i64")) en
 T.error_like(function() F.linear(R{2, 3}, R{4, 5}) end, "linear: input {2,3} does not end in the weight's 5 input features", "linear shapes")
 T.error_like(function() F.batch_norm(R{1, 3}, nil, nil, nil, nil, true) end,
              "batch_norm: expected more than 1 value per channel when training", "batch norm of one value")
+-- PyTorch's functional batch norm needs running statistics to normalize with when not
+-- training; a BatchNorm layer without them uses the batch's in eval mode too.
+T.error_like(function() F.batch_norm(R{2, 3, 4, 4}, nil, nil, {training = false}) end,
+             "batch_norm: running_mean and running_var are needed when training is false", "eval batch norm without statistics")
+do
+  local x = R{2, 3, 4, 4}
+  local bn = graft.nn.BatchNorm2d(3, {track_running_stats = false}):eval()
+  local want = F.batch_norm(x, nil, nil, {training = true})
+  T.is((bn(x) - want):abs():max():item(), 0, "BatchNorm2d without running statistics normalizes by the batch in eval")
+end
 T.error_like(function() F.max_pool2d(R{1, 1, 4, 4}, 2, {padding = 2}) end,
              "max_pool2d: padding 2 is more than half the kernel size 2", "pool padding")
 T.error_like(function() F.embedding(graft.tensor({7}, "i64"), R{6, 3}) end, "embedding: id 7 is out of range for 6 rows", "embedding ids")

@@ -145,9 +145,12 @@ function F.batch_norm(x, rm, rv, w, b, training, momentum, eps)
     w, b, training, momentum, eps = o.weight, o.bias, o.training, o.momentum, o.eps
   end
   momentum, eps = momentum or 0.1, eps or 1e-5
+  if not training and (rm == nil or rv == nil) then   -- as PyTorch: nothing to normalize with
+    error("batch_norm: running_mean and running_var are needed when training is false", 2)
+  end
   local y, mean, invstd = K.batch_norm(x, rm, rv, w, b, training, momentum, eps)
   if should_record(x, w, b) then
-    local batch_stats = training or rm == nil or rv == nil
+    local batch_stats = training
     record(y, "batch_norm", function(c, g, needs)
       return K.batch_norm_grad(g, c.x, c.w, c.mean, c.invstd, batch_stats, needs[1], needs[2], needs[3])
     end, {x, w, b}, {x = x, w = w, mean = mean, invstd = invstd}, 3)

@@ -193,8 +193,9 @@ function BatchNorm:forward(x)
   if not dims[nd] then
     error(("%s: expected a %s input, got %d-D"):format(self.__name, self._dims_text, nd), 2)
   end
-  -- Batch statistics in train() mode, unless the layer is frozen (see Module:freeze).
-  local batch = self.training and not rawget(self, "_frozen_stats")
+  -- Batch statistics in train() mode, unless the layer is frozen (see Module:freeze), and
+  -- always without running statistics (as PyTorch's track_running_stats = false).
+  local batch = (self.training and not rawget(self, "_frozen_stats")) or self.running_mean == nil
   if batch and self.running_mean then
     A.no_grad(function() T.add_(self.num_batches_tracked, 1) end)
   end
