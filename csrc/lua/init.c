@@ -157,9 +157,9 @@ static int l_empty_cache(lua_State *L) {
 }
 
 #ifdef GRAFT_ALLOC_FAULTS
-/* Test builds only (tests/slow/920-alloc-faults.t): alloc_faults(n [, sticky]) arms the
- * state's ctx so that its n-th allocation from now fails (0: none), and with sticky every
- * later one too; alloc_fault_stats() -> the
+/* Test builds only (tests/slow/920-alloc-faults.t), named with a leading _ as internal:
+ * _alloc_faults(n [, sticky]) arms the state's ctx so that its n-th allocation from now fails
+ * (0: none), and with sticky every later one too; _alloc_fault_stats() -> the
  * allocations counted since, whether the armed one failed, and the distinct sites reached. */
 static int l_alloc_faults(lua_State *L) {
     graft_alloc_faults_arm(ctx_of(L), (long long)luaL_checkinteger(L, 1), lua_toboolean(L, 2));
@@ -202,8 +202,8 @@ static const luaL_Reg runtime_funcs[] = {
     {"memory", l_memory},
     {"set_memory_limit", l_set_memory_limit},
 #ifdef GRAFT_ALLOC_FAULTS
-    {"alloc_faults", l_alloc_faults},
-    {"alloc_fault_stats", l_alloc_fault_stats},
+    {"_alloc_faults", l_alloc_faults},
+    {"_alloc_fault_stats", l_alloc_fault_stats},
 #endif
     {NULL, NULL},
 };

@@ -147,10 +147,10 @@ collectgarbage()
 local n = from
 while true do
   print("start " .. n)
-  core.alloc_faults(n, sticky)
+  core._alloc_faults(n, sticky)
   local ok, got = pcall(run)
-  local _, fired = core.alloc_fault_stats()
-  core.alloc_faults(0)
+  local _, fired = core._alloc_fault_stats()
+  core._alloc_faults(0)
   if not fired then
     print(("run %d unreached"):format(n))
     break
@@ -166,6 +166,6 @@ while true do
   collectgarbage()
   n = n + 1
 end
-local _, _, sites = core.alloc_fault_stats()
+local _, _, sites = core._alloc_fault_stats()
 for _, s in ipairs(sites) do print("site " .. s) end
 print("done")
