@@ -144,6 +144,11 @@ row:add_(graft.tensor{1, 2, 3})
 T.close(row, {{1, 2, 3}, {1, 2, 3}}, "add_ broadcasts the other operand")
 T.error_like(function() graft.zeros{3}:add_(graft.zeros{2, 3}) end,
              "add_: the result shape {2,3} does not match the output {3}", "in-place ops cannot grow the tensor")
+-- a number operand without alpha (1 hid a squared operand: add_(2) added 4)
+T.close(graft.zeros{3}:add_(2), {2, 2, 2}, "add_(number)")
+T.close(graft.tensor{1, 2}:sub_(0.5), {0.5, 1.5}, "sub_(number)")
+T.close(graft.zeros{2}:add_(2, 3), {6, 6}, "add_(number, alpha)")
+T.is(graft.zeros({1}, "i64"):add_(7):item(), 7, "add_(number) on i64")
 T.error_like(function() graft.zeros({3}, "i64"):div_(2) end,
              "div_: result type f32 cannot be stored in a i64 tensor", "in-place ops keep the dtype")
 T.done()

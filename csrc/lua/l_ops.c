@@ -347,9 +347,11 @@ static int l_where(lua_State *L) {
 
 static int inplace(lua_State *L, graft_binop op, const char *fn) {
     graft_tensor *self = check_tensor(L, 1);
+    /* asked before check_operand, which pushes a number operand as a tensor into slot 3 */
+    bool has_alpha = !lua_isnoneornil(L, 3);
     graft_tensor *b = check_operand(L, 2, self);
     if (op == GRAFT_ADD || op == GRAFT_SUB) {   /* add_(b, alpha): self += alpha * b */
-        if (!lua_isnoneornil(L, 3)) {
+        if (has_alpha) {
             graft_tensor *alpha = check_operand(L, 3, b), *scaled = push_tensor(L);
             CALL_OR_RAISE(L, fn, graft_binary(ctx_of(L), scaled, b, alpha, GRAFT_MUL, &err));
             b = scaled;
