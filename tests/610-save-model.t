@@ -109,6 +109,19 @@ do
   T.is_deeply(back.config.input_size, {3, 36, 36}, "an epoch of mixed sizes (48 and 56) leaves it")
 end
 
+-- a new head of another size drops the old class names; fit then takes the data set's
+do
+  local m = graft.models.resnet18{num_classes = 3, classes = {"cat", "dog", "fox"}}
+  m:reset_classifier(3)
+  T.is_deeply(m.config.classes, {"cat", "dog", "fox"}, "reset_classifier(n) keeps n class names")
+  m:reset_classifier(2)
+  T.is(m.config.classes, nil, "reset_classifier to another size drops the old class names")
+  local ds = graft.data.TensorDataset(graft.rand{4, 3, 32, 32}, graft.tensor({1, 2, 1, 2}, "i64"))
+  ds.classes = {"bag", "boot"}
+  graft.fit(m, graft.data.Loader(ds, {batch_size = 4}), {epochs = 1, progress = false, lr = 1e-4})
+  T.is_deeply(m.config.classes, {"bag", "boot"}, "and fit names the new head's outputs from its data set")
+end
+
 -- errors
 local Block = nn.Module:extend "Block"
 function Block:init() self.l = nn.Linear(2, 2) end

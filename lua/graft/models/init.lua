@@ -21,11 +21,17 @@ models.IMAGENET_DEFAULTS = IMAGENET
 local ZooModel = nn.Module:extend "ZooModel"
 models.ZooModel = ZooModel
 
---- reset_classifier(n): a fresh, trainable head with n outputs (nn.Identity for n = 0).
+--- reset_classifier(n): a fresh, trainable head with n outputs (nn.Identity for n = 0). The
+-- config's class names go with the old head unless there are still n of them, so a model
+-- fine-tuned on other classes never reports the old names (fit then takes its data set's).
 function ZooModel:reset_classifier(n)
   local head = n > 0 and nn.Linear(self.num_features, n) or nn.Identity()
   self:set(self.head_path, head)
-  if self.config then self.config.args.num_classes = n end
+  local cfg = self.config
+  if cfg then
+    cfg.args.num_classes = n
+    if type(cfg.classes) == "table" and #cfg.classes ~= n then cfg.classes = nil end
+  end
   return head
 end
 
