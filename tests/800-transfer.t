@@ -118,6 +118,10 @@ for q = 1, 20 do
   brute_ok = brute_ok and knn_pred:get(q) == best
 end
 T.ok(brute_ok, "knn: similarity-weighted votes of the k nearest (cosine) features")
+T.error_like(function() transfer.knn(fB, lB, qx, {k = 0}) end, "knn: k must be at least 1, got 0", "knn: k = 0 is refused")
+T.error_like(function() transfer.knn(fB:narrow(1, 1, 0), lB:narrow(1, 1, 0), qx) end,
+             "knn: no training features to vote", "knn: an empty training set is refused")
+T.error_like(function() transfer.knn(fB, lB:narrow(1, 1, 3), qx) end, "knn: 3 labels for", "knn: labels must match the features")
 local knn_acc = transfer.knn(fB, lB, ftB, {k = 10}):eq(ltB):to("f32"):mean():item()
 T.ok(knn_acc > 0.5, ("knn on transferred features: %.3f"):format(knn_acc))
 

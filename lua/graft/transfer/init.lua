@@ -455,7 +455,13 @@ end
 -- (cosine similarity, or "euclidean" distance with weights 1).
 function transfer.knn(features, labels, queries, opts)
   opts = options.check("knn", opts, {k = "integer", metric = "string"})
-  local k = math.min(opts.k or 20, T.size(features, 1))
+  if opts.k and opts.k < 1 then error(("knn: k must be at least 1, got %d"):format(opts.k), 2) end
+  local n = T.size(features, 1)
+  if n == 0 then error("knn: no training features to vote (features has 0 rows)", 2) end
+  if T.numel(labels) ~= n then
+    error(("knn: %d labels for %d training features"):format(T.numel(labels), n), 2)
+  end
+  local k = math.min(opts.k or 20, n)
   local metric = opts.metric or "cosine"
   return A.no_grad(function()
     local Xt, Xq = T.to(features, "f32"), T.to(queries, "f32")
