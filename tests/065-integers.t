@@ -23,6 +23,13 @@ T.is(graft.tensor(16777219.0, "i64"):item(), 16777219, "a 0-dim tensor from a fl
 T.error_like(function() graft.tensor({1.5}, "i64") end, "tensor: 1.5 is not an integer", "tensor{1.5} i64 is an error")
 T.error_like(function() graft.tensor({{1, 2}, {3, 0.25}}, "i64") end, "0.25 is not an integer", "a nested fraction")
 T.error_like(function() graft.tensor({2.5}, "u8") end, "tensor: 2.5 is not an integer", "u8 needs integers too")
+-- u8 takes what PyTorch's tensor/full/fill_ take: -255..255, negatives wrapping; 300 overflows
+T.error_like(function() graft.tensor({300}, "u8") end, "tensor: 300 is outside the range of a u8 element", "tensor: 300 into u8 is an error")
+T.error_like(function() graft.full({1}, 300, "u8") end, "outside the range of a u8 element", "full: 300 into u8 is an error")
+T.error_like(function() graft.zeros({1}, "u8"):fill_(256) end, "outside the range of a u8 element", "fill_: 256 into u8 is an error")
+T.error_like(function() graft.zeros({1}, "u8"):set(1, -256) end, "outside the range of a u8 element", "set: -256 into u8 is an error")
+T.is(graft.tensor({-1}, "u8"):item(), 255, "tensor: -1 into u8 wraps to 255, as PyTorch's")
+T.is((graft.zeros({1}, "u8") + 300):item(), 44, "u8 + 300 wraps, as PyTorch's arithmetic")
 T.error_like(function() graft.tensor({0 / 0}, "i64") end, "is not an integer", "NaN into i64")
 T.error_like(function() graft.tensor({math.huge}, "i64") end, "outside the range of an i64", "inf into i64")
 T.error_like(function() graft.tensor({2 ^ 63}, "i64") end, "outside the range of an i64", "2^63 into i64")

@@ -127,13 +127,20 @@ lua_Integer check_whole(lua_State *L, int idx, graft_dtype dt, const char *fn) {
 
 /* Integers are written as integers, never through a float: a Lua integer exactly, a whole
  * float as the exact value it holds (beyond 2^53 every float is whole). A fraction is an
- * error (API.md, "Options and errors"), as is a value outside int64. u8 wraps, as a cast
- * to uint8 does in C and in PyTorch's conversions. */
+ * error (API.md, "Options and errors"), as is a value outside int64. A u8 element takes
+ * what PyTorch's tensor(), full() and fill_() take: -255 to 255, negatives wrapping
+ * (torch.tensor([-1], dtype=torch.uint8) is 255; 300 is an overflow error there). */
 static void set_number(const graft_tensor *t, char *p, lua_State *L, int idx, const char *fn) {
     switch (t->dtype) {
     case GRAFT_F32: *(float *)p = (float)lua_tonumber(L, idx); break;
     case GRAFT_I64: *(int64_t *)p = check_whole(L, idx, t->dtype, fn); break;
-    case GRAFT_U8: *(uint8_t *)p = (uint8_t)(uint64_t)check_whole(L, idx, t->dtype, fn); break;
+    case GRAFT_U8: {
+        lua_Integer v = check_whole(L, idx, t->dtype, fn);
+        if (v > 255 || v < -255)
+            luaL_error(L, "%s: %s is outside the range of a u8 element (0 to 255)", fn, luaL_tolstring(L, idx, NULL));
+        *(uint8_t *)p = (uint8_t)(uint64_t)v;
+        break;
+    }
     }
 }
 
@@ -157,7 +164,10 @@ graft_tensor *check_operand(lua_State *L, int idx, const graft_tensor *like) {
     int abs_idx = lua_absindex(L, idx);
     t = push_tensor(L);
     alloc_or_raise(L, t, dt, 0, NULL, false, "tensor");
-    set_number(t, graft_tensor_data(t), L, abs_idx, "tensor");
+    if (dt == GRAFT_U8)   /* u8 arithmetic with a number wraps, as PyTorch's (u8 + 300 is 44) */
+        *(uint8_t *)graft_tensor_data(t) = (uint8_t)(uint64_t)check_whole(L, abs_idx, dt, "tensor");
+    else
+        set_number(t, graft_tensor_data(t), L, abs_idx, "tensor");
     return t;
 }
 
