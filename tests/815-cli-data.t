@@ -206,5 +206,13 @@ out, code, err = sh(("cd %s && env -u LUA_PATH -u LUA_CPATH PATH=%s/bin:\"$PATH\
   dir, dir, root, shipped, dir))
 T.ok(code == 1 and err:find('folder "Sneaker"', 1, true), "and through a symlink to it on PATH (its real path is followed)")
 
+-- an error from inside graft reaches the command's user without Lua positions
+assert(os.execute(("mkdir -p %s/emptyclass/Trouser %s/emptyclass/Coat && env -u LD_PRELOAD cp %s/subset/Trouser/*.png %s/emptyclass/Trouser/"):format(
+  dir, dir, dir, dir)))
+out, code, err = sh(("%s eval %s %s/emptyclass"):format(cli, shipped, dir))
+T.ok(code == 1 and err:find("Coat has no images", 1, true) and not err:find(":%d+: "),
+     "an empty class folder is reported without a Lua position")
+if not err:find("Coat has no images", 1, true) or err:find(":%d+: ") then T.diag(err) end
+
 os.execute("rm -rf " .. dir)
 T.done()
