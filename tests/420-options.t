@@ -336,4 +336,19 @@ T.error_like(function() options.check("f", {1, 2}, {a = "number"}) end, "f: opti
 T.error_like(function() options.check("f", "x", {a = "number"}) end, "f: options must be a table, got string", "options must be a table")
 T.ok(pcall(options.check, "f", {a = 1}, {a = "number"}), "check: a known option of the right type passes")
 
+-- Errors the C core raises under graft's Lua wrappers point at the user's line too
+for _, c in ipairs {
+  {"fill_ of a fraction into i64", function() graft.zeros({2}, "i64"):fill_(0.5) end, "fill_: 0.5 is not an integer"},
+  {"conv2d with stride 0", function() graft.F.conv2d(graft.randn{1, 1, 4, 4}, graft.randn{1, 1, 3, 3}, {stride = 0}) end,
+   "conv2d: stride and dilation must be >= 1"},
+  {"index_select past the end", function() graft.randn{3}:index_select(1, graft.tensor({5}, "i64")) end,
+   "index_select: index 5 is out of range"},
+  {"image.load of a missing file", function() graft.image.load("/nonexistent/x.png") end, "cannot open"},
+} do
+  local ok, err = pcall(c[2])
+  T.ok(not ok and tostring(err):find(c[3], 1, true) and tostring(err):find(HERE, 1, true),
+       c[1] .. ": the error is at the caller's line")
+  if ok or not tostring(err):find(HERE, 1, true) then T.diag("  error was: " .. tostring(err)) end
+end
+
 T.done()

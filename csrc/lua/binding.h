@@ -33,6 +33,9 @@ lua_Integer check_whole(lua_State *L, int idx, graft_dtype dt, const char *fn);
 /* Sets every element of t to the number at idx (integers exactly; see check_whole). */
 void fill_number(lua_State *L, graft_tensor *t, int idx, const char *fn);
 
+/* luaL_error with the position of the first Lua frame outside graft's own files: an error
+ * raised under graft's Lua wrappers points at the user's line, as graft.options does. */
+int raise_error(lua_State *L, const char *fmt, ...);
 /* Raises "<fn>: <msg>" when st is not OK; else nudges Lua's GC by the bytes the core has
  * allocated since the last nudge, so big temporaries do not pile up between cycles. */
 void check_status(lua_State *L, graft_status st, const char *fn, const graft_error *err);

@@ -50,7 +50,7 @@ static int l_rng_uniform(lua_State *L) {
 static int l_rng_integer(lua_State *L) {
     graft_rng *r = luaL_checkudata(L, 1, RNG_MT);
     lua_Integer a = luaL_checkinteger(L, 2), b = luaL_checkinteger(L, 3);
-    if (a > b) return luaL_error(L, "rng:integer: empty range [%I, %I]", a, b);
+    if (a > b) return raise_error(L, "rng:integer: empty range [%I, %I]", a, b);
     lua_pushinteger(L, graft_rng_integer(r, a, b));
     return 1;
 }
@@ -77,7 +77,7 @@ static int numbers_field(lua_State *L, int t, const char *k, double *out, int ma
     int n = 0;
     if (lua_istable(L, -1)) {
         n = (int)luaL_len(L, -1);
-        if (n > max) luaL_error(L, "transform field %s has %d values (at most %d)", k, n, max);
+        if (n > max) raise_error(L, "transform field %s has %d values (at most %d)", k, n, max);
         for (int i = 0; i < n; i++) {
             lua_geti(L, -1, i + 1);
             out[i] = luaL_checknumber(L, -1);
@@ -117,7 +117,7 @@ static void check_tf(lua_State *L, int t, graft_tf *tf) {
         for (int k = 0; k < 4; k++) tf->jitter[k] = numbers_field(L, t, jitter[k], tf->range + 2 * k, 2) == 2;
     tf->nmean = numbers_field(L, t, "mean", tf->mean, GRAFT_TF_MAX_CHANNELS);
     if (numbers_field(L, t, "std", tf->std, GRAFT_TF_MAX_CHANNELS) != tf->nmean)
-        luaL_error(L, "Normalize: mean and std differ in length");
+        raise_error(L, "Normalize: mean and std differ in length");
 }
 
 /* Reads the array of step descriptions at idx; returns a userdata-backed array (pushed). */
@@ -139,7 +139,7 @@ static int l_transform(lua_State *L) {
     graft_tf *steps = check_steps(L, 1, &n);
     graft_tensor *in = check_tensor(L, 2);
     graft_rng *rng = luaL_checkudata(L, 3, RNG_MT);
-    if (in->ndim != 3) return luaL_error(L, "transform: need an image {C, H, W}, got %d dims", in->ndim);
+    if (in->ndim != 3) return raise_error(L, "transform: need an image {C, H, W}, got %d dims", in->ndim);
     graft_tensor *c = push_tensor(L);
     CALL_OR_RAISE(L, "transform", graft_contiguous_as(ctx_of(L), c, in, GRAFT_F32, &err));
     /* The result's userdata is made before the image buffer: between the two allocations
@@ -148,7 +148,7 @@ static int l_transform(lua_State *L) {
     graft_error err;
     graft_fimage img;
     graft_status st = graft_fimage_alloc(&img, (int)c->size[0], (int)c->size[1], (int)c->size[2], &err);
-    if (st != GRAFT_OK) return luaL_error(L, "transform: %s", err.msg);
+    if (st != GRAFT_OK) return raise_error(L, "transform: %s", err.msg);
     memcpy(img.data, graft_tensor_data(c), sizeof(float) * (size_t)graft_tensor_numel(c));
     st = graft_tf_apply(steps, n, rng, &img, &err);
     int64_t size[3] = {img.c, img.h, img.w};
@@ -172,7 +172,7 @@ typedef struct {
 /* pool(workers) -> a pool of worker threads. */
 static int l_pool(lua_State *L) {
     lua_Integer workers = luaL_checkinteger(L, 1);
-    if (workers < 0 || workers > 256) return luaL_error(L, "Loader: workers must be in 0..256, not %I", workers);
+    if (workers < 0 || workers > 256) return raise_error(L, "Loader: workers must be in 0..256, not %I", workers);
     pool_box *box = lua_newuserdatauv(L, sizeof *box, 0);
     box->pool = NULL;
     luaL_setmetatable(L, POOL_MT);
@@ -200,7 +200,7 @@ static int l_pool_submit(lua_State *L) {
     graft_tf *steps = check_steps(L, 6, &nsteps);
     int channels = (int)luaL_checkinteger(L, 7);
     lua_Integer max_pixels = luaL_checkinteger(L, 8);
-    if (!box->pool) return luaL_error(L, "Loader: the worker pool is closed");
+    if (!box->pool) return raise_error(L, "Loader: the worker pool is closed");
     int n = (int)luaL_len(L, 2);
     graft_sample_spec *samples = lua_newuserdatauv(L, sizeof *samples * (size_t)(n ? n : 1), 0);
     for (int i = 0; i < n; i++) {
@@ -225,7 +225,7 @@ static int l_pool_submit(lua_State *L) {
 
 static graft_batch *check_batch(lua_State *L) {
     batch_box *bb = luaL_checkudata(L, 1, BATCH_MT);
-    if (!bb->batch) luaL_error(L, "Loader: the batch was freed");
+    if (!bb->batch) raise_error(L, "Loader: the batch was freed");
     return bb->batch;
 }
 

@@ -77,17 +77,17 @@ static int l_save(lua_State *L) {
     int n = 0, nmeta = 0;
     for (lua_pushnil(L); lua_next(L, 2); lua_pop(L, 1)) {
         if (lua_type(L, -2) != LUA_TSTRING)
-            return luaL_error(L, "graft.save: %s: tensor names must be strings, got a %s", path,
+            return raise_error(L, "graft.save: %s: tensor names must be strings, got a %s", path,
                               luaL_typename(L, -2));
         if (!test_tensor(L, -1))
-            return luaL_error(L, "graft.save: %s: \"%s\" is a %s, not a tensor", path,
+            return raise_error(L, "graft.save: %s: \"%s\" is a %s, not a tensor", path,
                               lua_tostring(L, -2), luaL_typename(L, -1));
         n++;
     }
     if (lua_istable(L, 3))
         for (lua_pushnil(L); lua_next(L, 3); lua_pop(L, 1)) {
             if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
-                return luaL_error(L, "graft.save: %s: metadata keys and values must be strings "
+                return raise_error(L, "graft.save: %s: metadata keys and values must be strings "
                                   "(got %s = %s)", path, luaL_typename(L, -2), luaL_typename(L, -1));
             nmeta++;
         }
@@ -145,7 +145,7 @@ static int l_image_load(lua_State *L) {
     lua_Integer channels = luaL_optinteger(L, 2, 0);
     lua_Integer max_pixels = luaL_optinteger(L, 3, GRAFT_IMAGE_MAX_PIXELS);
     if (channels != 0 && channels != 1 && channels != 3 && channels != 4)
-        return luaL_error(L, "graft.image.load: channels must be 1, 3 or 4, not %d", (int)channels);
+        return raise_error(L, "graft.image.load: channels must be 1, 3 or 4, not %d", (int)channels);
     graft_tensor *t = push_tensor(L);
     CALL_OR_RAISE(L, "graft.image.load", graft_image_load(ctx_of(L), t, path, (int)channels, max_pixels, &err));
     return 1;
@@ -167,7 +167,7 @@ static int l_image_save(lua_State *L) {
 static int l_listdir(lua_State *L) {
     const char *path = luaL_checkstring(L, 1);
     DIR *d = opendir(path);
-    if (!d) return luaL_error(L, "%s: cannot list: %s", path, strerror(errno));
+    if (!d) return raise_error(L, "%s: cannot list: %s", path, strerror(errno));
     lua_newtable(L);
     int n = 0;
     struct dirent *e;
@@ -312,12 +312,12 @@ static int l_json_decode(lua_State *L) {
     *holder = cJSON_ParseWithLengthOpts(s, len, &end, 0);
     if (!*holder) {   /* end is where it failed (cJSON_GetErrorPtr is one global for all states) */
         const char *at = end;
-        return luaL_error(L, "graft.json.decode: invalid JSON at byte %d",
+        return raise_error(L, "graft.json.decode: invalid JSON at byte %d",
                           at && at >= s && at <= s + len ? (int)(at - s) + 1 : 0);
     }
     for (const char *q = end; q < s + len; q++)
         if (*q != ' ' && *q != '\t' && *q != '\n' && *q != '\r')
-            return luaL_error(L, "graft.json.decode: text after the JSON value at byte %d", (int)(q - s) + 1);
+            return raise_error(L, "graft.json.decode: text after the JSON value at byte %d", (int)(q - s) + 1);
     push_json(L, *holder, 0);
     return 1;
 }

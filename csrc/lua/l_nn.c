@@ -23,11 +23,11 @@ static void check_pair(lua_State *L, int opts, const char *key, int64_t def, int
             lua_geti(L, -1, i + 1);
             int ok;
             out[i] = lua_tointegerx(L, -1, &ok);
-            if (!ok) luaL_error(L, "%s: %s must be a number or {h, w}", fn, key);
+            if (!ok) raise_error(L, "%s: %s must be a number or {h, w}", fn, key);
             lua_pop(L, 1);
         }
     } else if (t != LUA_TNIL) {
-        luaL_error(L, "%s: %s must be a number or {h, w}, not a %s", fn, key, lua_typename(L, t));
+        raise_error(L, "%s: %s must be a number or {h, w}, not a %s", fn, key, lua_typename(L, t));
     }
     lua_pop(L, 1);
 }
@@ -333,7 +333,7 @@ static int l_attention_grad(lua_State *L) {
 static float *optim_operand(lua_State *L, int idx, int64_t n, const char *fn, const char *what) {
     graft_tensor *t = check_tensor(L, idx);
     if (t->dtype != GRAFT_F32 || !graft_tensor_is_contiguous(t) || graft_tensor_numel(t) != n)
-        luaL_error(L, "%s: %s must be a contiguous f32 tensor of %I elements", fn, what, (lua_Integer)n);
+        raise_error(L, "%s: %s must be a contiguous f32 tensor of %I elements", fn, what, (lua_Integer)n);
     return graft_tensor_data(t);
 }
 

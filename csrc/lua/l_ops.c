@@ -81,7 +81,7 @@ static int compare_integer(lua_State *L, graft_binop op, int xi) {
 static int binary(lua_State *L, graft_binop op) {
     graft_tensor *a = test_tensor(L, 1), *b = test_tensor(L, 2);
     const char *fn = graft_binop_name(op);
-    if (!a && !b) return luaL_error(L, "%s: expected at least one tensor operand", fn);
+    if (!a && !b) return raise_error(L, "%s: expected at least one tensor operand", fn);
     if (is_comparison(op) && (!a || !b)) {
         int xi = a ? 1 : 2;
         graft_dtype dt = (a ? a : b)->dtype;
@@ -464,7 +464,7 @@ static int sum_like(lua_State *L, graft_redop op) {
         for (int i = 1; i <= n; i++) {
             lua_geti(L, 2, i);
             int d = check_dim(L, -1, x->ndim, 0, fn);
-            if (mark[d]) return luaL_error(L, "%s: dim %d appears twice", fn, d + 1);
+            if (mark[d]) return raise_error(L, "%s: dim %d appears twice", fn, d + 1);
             mark[d] = true;
             lua_pop(L, 1);
         }
@@ -620,7 +620,7 @@ static int l_matmul(lua_State *L) {
 static graft_tensor *check_index(lua_State *L, int idx, const char *fn) {
     graft_tensor *t = test_tensor(L, idx);
     if (t) return t;
-    if (!lua_istable(L, idx)) luaL_error(L, "%s: indices must be an i64 tensor or a Lua array", fn);
+    if (!lua_istable(L, idx)) raise_error(L, "%s: indices must be an i64 tensor or a Lua array", fn);
     int64_t n = (int64_t)luaL_len(L, idx);
     graft_tensor *out = push_tensor(L);
     CALL_OR_RAISE(L, fn, graft_tensor_alloc(out, ctx_of(L), GRAFT_I64, 1, &n, &err));
@@ -629,7 +629,7 @@ static graft_tensor *check_index(lua_State *L, int idx, const char *fn) {
         lua_geti(L, idx, i + 1);
         int isint;
         p[i] = lua_tointegerx(L, -1, &isint);
-        if (!isint) luaL_error(L, "%s: index %I is not an integer", fn, (lua_Integer)i + 1);
+        if (!isint) raise_error(L, "%s: index %I is not an integer", fn, (lua_Integer)i + 1);
         lua_pop(L, 1);
     }
     return out;

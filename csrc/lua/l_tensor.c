@@ -11,6 +11,7 @@ Tensors: making them, their shape, views and conversion.
 @section tensors
 */
 #include <math.h>
+#include <stdarg.h>
 #include <string.h>
 
 #include "../ops/copy.h"
@@ -23,6 +24,39 @@ graft_tensor *push_tensor(lua_State *L) {
     graft_tensor_init_empty(t);
     luaL_setmetatable(L, TENSOR_MT);
     return t;
+}
+
+/* graft's own Lua files (lua/graft/..., installed or compiled into libgraft) and the graft
+ * command: a position in them means nothing to the user who called in. */
+static bool graft_source(const lua_Debug *ar) {
+    const char *src = ar->source;
+    if (src[0] != '@') return false;
+    size_t n = strlen(src);
+    return strstr(src, "/graft/") != NULL || strncmp(src, "@graft/", 7) == 0 ||
+           (n >= 10 && strcmp(src + n - 10, "/bin/graft") == 0) || strcmp(src, "@bin/graft") == 0;
+}
+
+int raise_error(lua_State *L, const char *fmt, ...) {
+    /* luaL_error's position is the caller's, which for a kernel reached through graft's own
+     * Lua wrappers is a line inside graft; the first Lua frame outside graft is the user's
+     * (none: a host's C call, and no position). */
+    lua_Debug ar;
+    int level = 1;
+    bool placed = false;
+    while (!placed && lua_getstack(L, level++, &ar)) {
+        lua_getinfo(L, "Sl", &ar);
+        if (ar.currentline > 0 && !graft_source(&ar)) {
+            lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
+            placed = true;
+        }
+    }
+    if (!placed) lua_pushliteral(L, "");
+    va_list ap;
+    va_start(ap, fmt);
+    lua_pushvfstring(L, fmt, ap);
+    va_end(ap);
+    lua_concat(L, 2);
+    return lua_error(L);
 }
 
 graft_tensor *check_tensor(lua_State *L, int idx) {
@@ -49,7 +83,7 @@ static void gc_nudge(lua_State *L) {
 }
 
 void check_status(lua_State *L, graft_status st, const char *fn, const graft_error *err) {
-    if (st != GRAFT_OK) luaL_error(L, "%s: %s", fn, err->msg);
+    if (st != GRAFT_OK) raise_error(L, "%s: %s", fn, err->msg);
     gc_nudge(L);
 }
 
@@ -58,7 +92,7 @@ int check_dim(lua_State *L, int idx, int ndim, int extra, const char *fn) {
     lua_Integer n = ndim + extra;
     if (d < 0) d += n + 1;
     if (d < 1 || d > n)
-        luaL_error(L, "%s: dim %d is out of range for a tensor with %d dims (use 1..%d or -%d..-1)",
+        raise_error(L, "%s: dim %d is out of range for a tensor with %d dims (use 1..%d or -%d..-1)",
                    fn, (int)luaL_checkinteger(L, idx), ndim, (int)n, (int)n);
     return (int)d - 1;
 }
@@ -66,7 +100,7 @@ int check_dim(lua_State *L, int idx, int ndim, int extra, const char *fn) {
 static int64_t shape_entry(lua_State *L, int idx, const char *fn) {
     int isnum;
     lua_Integer v = lua_tointegerx(L, idx, &isnum);
-    if (!isnum) luaL_error(L, "%s: shape entries must be integers, got %s", fn, luaL_typename(L, idx));
+    if (!isnum) raise_error(L, "%s: shape entries must be integers, got %s", fn, luaL_typename(L, idx));
     return v;
 }
 
@@ -74,7 +108,7 @@ int check_shape(lua_State *L, int idx, int64_t *size, const char *fn) {
     int n;
     if (lua_istable(L, idx)) {
         n = (int)luaL_len(L, idx);
-        if (n > GRAFT_MAX_DIMS) luaL_error(L, "%s: a shape has at most %d dims, not %d", fn, GRAFT_MAX_DIMS, n);
+        if (n > GRAFT_MAX_DIMS) raise_error(L, "%s: a shape has at most %d dims, not %d", fn, GRAFT_MAX_DIMS, n);
         for (int i = 0; i < n; i++) {
             lua_geti(L, idx, i + 1);
             size[i] = shape_entry(L, -1, fn);
@@ -83,7 +117,7 @@ int check_shape(lua_State *L, int idx, int64_t *size, const char *fn) {
     } else {
         n = lua_gettop(L) - idx + 1;
         if (n < 0) n = 0;
-        if (n > GRAFT_MAX_DIMS) luaL_error(L, "%s: a shape has at most %d dims, not %d", fn, GRAFT_MAX_DIMS, n);
+        if (n > GRAFT_MAX_DIMS) raise_error(L, "%s: a shape has at most %d dims, not %d", fn, GRAFT_MAX_DIMS, n);
         for (int i = 0; i < n; i++) size[i] = shape_entry(L, idx + i, fn);
     }
     return n;
@@ -94,7 +128,7 @@ graft_dtype check_dtype(lua_State *L, int idx, graft_dtype def) {
     graft_dtype dt;
     const char *name = luaL_checkstring(L, idx);
     if (!graft_dtype_from_name(name, &dt))
-        luaL_error(L, "unknown dtype \"%s\" (expected \"f32\", \"i64\" or \"u8\")", name);
+        raise_error(L, "unknown dtype \"%s\" (expected \"f32\", \"i64\" or \"u8\")", name);
     return dt;
 }
 
@@ -119,9 +153,9 @@ lua_Integer check_whole(lua_State *L, int idx, graft_dtype dt, const char *fn) {
     if (isint) return v;
     double d = lua_tonumber(L, idx);
     if (d == floor(d))   /* whole, but outside int64 (NaN and infinities fail the test) */
-        luaL_error(L, "%s: %s is outside the range of an %s element", fn,
+        raise_error(L, "%s: %s is outside the range of an %s element", fn,
                    luaL_tolstring(L, idx, NULL), graft_dtype_name(dt));
-    return luaL_error(L, "%s: %s is not an integer (an %s tensor holds whole numbers)", fn,
+    return raise_error(L, "%s: %s is not an integer (an %s tensor holds whole numbers)", fn,
                       luaL_tolstring(L, idx, NULL), graft_dtype_name(dt));
 }
 
@@ -137,7 +171,7 @@ static void set_number(const graft_tensor *t, char *p, lua_State *L, int idx, co
     case GRAFT_U8: {
         lua_Integer v = check_whole(L, idx, t->dtype, fn);
         if (v > 255 || v < -255)
-            luaL_error(L, "%s: %s is outside the range of a u8 element (0 to 255)", fn, luaL_tolstring(L, idx, NULL));
+            raise_error(L, "%s: %s is outside the range of a u8 element (0 to 255)", fn, luaL_tolstring(L, idx, NULL));
         *(uint8_t *)p = (uint8_t)(uint64_t)v;
         break;
     }
@@ -156,7 +190,7 @@ graft_tensor *check_operand(lua_State *L, int idx, const graft_tensor *like) {
     graft_tensor *t = test_tensor(L, idx);
     if (t) return t;
     if (!lua_isnumber(L, idx))
-        luaL_error(L, "expected a tensor or a number, got %s", luaL_typename(L, idx));
+        raise_error(L, "expected a tensor or a number, got %s", luaL_typename(L, idx));
     /* As PyTorch types a Python scalar: it takes the tensor's dtype unless it is a float
      * meeting an integer tensor. */
     graft_dtype dt = like ? like->dtype : GRAFT_F32;
@@ -227,7 +261,7 @@ static int l_tensor_release(lua_State *L) { /* __gc and __close; idempotent */
 
 static int l_tensor_len(lua_State *L) {
     graft_tensor *t = check_tensor(L, 1);
-    if (t->ndim == 0) return luaL_error(L, "len: a 0-dim tensor has no length");
+    if (t->ndim == 0) return raise_error(L, "len: a 0-dim tensor has no length");
     lua_pushinteger(L, t->size[0]);
     return 1;
 }
@@ -313,7 +347,7 @@ static int random_fill(lua_State *L, bool normal, const char *fn) {
     int64_t size[GRAFT_MAX_DIMS];
     graft_dtype dt;
     int nd = shape_and_dtype(L, 1, size, &dt, fn);
-    if (dt != GRAFT_F32) return luaL_error(L, "%s: random tensors are f32, not %s", fn, graft_dtype_name(dt));
+    if (dt != GRAFT_F32) return raise_error(L, "%s: random tensors are f32, not %s", fn, graft_dtype_name(dt));
     graft_tensor *t = new_tensor(L, GRAFT_F32, nd, size, false, fn);
     graft_rng *rng = &ctx_of(L)->rng;
     if (normal) graft_rng_fill_normal(rng, graft_tensor_data(t), graft_tensor_numel(t), 0.0f, 1.0f);
@@ -334,7 +368,7 @@ static int l_rand(lua_State *L) { return random_fill(L, false, "rand"); }
 static int refill(lua_State *L, bool normal, const char *fn) {
     graft_tensor *t = check_tensor(L, 1);
     if (t->dtype != GRAFT_F32 || !graft_tensor_is_contiguous(t))
-        return luaL_error(L, "%s: expects a contiguous f32 tensor", fn);
+        return raise_error(L, "%s: expects a contiguous f32 tensor", fn);
     double a = luaL_optnumber(L, 2, 0.0), b = luaL_optnumber(L, 3, 1.0);
     graft_rng *rng = &ctx_of(L)->rng;
     if (normal) graft_rng_fill_normal(rng, graft_tensor_data(t), graft_tensor_numel(t), (float)a, (float)b);
@@ -379,7 +413,7 @@ Integers drawn uniformly from [low, high), i64.
 */
 static int l_randint(lua_State *L) {
     lua_Integer lo = luaL_checkinteger(L, 1), hi = luaL_checkinteger(L, 2);
-    if (lo >= hi) return luaL_error(L, "randint: low (%I) must be below high (%I)", lo, hi);
+    if (lo >= hi) return raise_error(L, "randint: low (%I) must be below high (%I)", lo, hi);
     int64_t size[GRAFT_MAX_DIMS];
     int nd = check_shape(L, 3, size, "randint");
     graft_tensor *t = new_tensor(L, GRAFT_I64, nd, size, false, "randint");
@@ -429,7 +463,7 @@ static int l_arange(lua_State *L) {
     graft_dtype dt = explicit_dt ? check_dtype(L, top, GRAFT_F32) : GRAFT_I64;
     if (explicit_dt) top--;
     if (top < 1 || top > 3)
-        return luaL_error(L, "arange: expected arange(end), arange(start, end) or arange(start, end, step)");
+        return raise_error(L, "arange: expected arange(end), arange(start, end) or arange(start, end, step)");
     bool all_int = true, whole = true;
     lua_Integer iv[3] = {0, 0, 1};   /* start, end, step as integers, where they are whole */
     for (int i = 1; i <= top; i++) {
@@ -446,7 +480,7 @@ static int l_arange(lua_State *L) {
     double a = top >= 2 ? lua_tonumber(L, 1) : 0, b = lua_tonumber(L, top >= 2 ? 2 : 1);
     double step = top == 3 ? lua_tonumber(L, 3) : 1;
     if (step == 0 || !isfinite(a) || !isfinite(b) || !isfinite(step))
-        return luaL_error(L, "arange: the step must be nonzero and the bounds finite");
+        return raise_error(L, "arange: the step must be nonzero and the bounds finite");
     double count = ceil((b - a) / step);
     if (int_path) {   /* the distance in uint64, which holds any difference of two int64 */
         bool up = iv[2] > 0;
@@ -456,7 +490,7 @@ static int l_arange(lua_State *L) {
         count = (double)(dist / st + (dist % st != 0));
     }
     if (count < 0) count = 0;
-    if (count > 4.0e15) return luaL_error(L, "arange: too many elements (%f)", count);
+    if (count > 4.0e15) return raise_error(L, "arange: too many elements (%f)", count);
     int64_t n = (int64_t)count;
     graft_tensor *t = new_tensor(L, dt, 1, &n, false, "arange");
     char *p = graft_tensor_data(t);
@@ -475,7 +509,7 @@ static int nested_shape(lua_State *L, int idx, int64_t *size) {
     int nd = 0;
     lua_pushvalue(L, idx);
     while (lua_istable(L, -1)) {
-        if (nd == GRAFT_MAX_DIMS) luaL_error(L, "tensor: nesting deeper than %d levels", GRAFT_MAX_DIMS);
+        if (nd == GRAFT_MAX_DIMS) raise_error(L, "tensor: nesting deeper than %d levels", GRAFT_MAX_DIMS);
         size[nd++] = (int64_t)luaL_len(L, -1);
         lua_geti(L, -1, 1);
         lua_remove(L, -2);
@@ -488,7 +522,7 @@ static int nested_shape(lua_State *L, int idx, int64_t *size) {
 static void fill_nested(lua_State *L, int idx, const graft_tensor *t, int d, int64_t *at) {
     int64_t n = (int64_t)luaL_len(L, idx);
     if (n != t->size[d])
-        luaL_error(L, "tensor: ragged nested table: %I elements at depth %d where %I were expected",
+        raise_error(L, "tensor: ragged nested table: %I elements at depth %d where %I were expected",
                    (lua_Integer)n, d + 1, (lua_Integer)t->size[d]);
     luaL_checkstack(L, 2, "tensor: nesting");
     size_t es = graft_dtype_size(t->dtype);
@@ -496,7 +530,7 @@ static void fill_nested(lua_State *L, int idx, const graft_tensor *t, int d, int
         int type = lua_geti(L, idx, i);
         if (d + 1 < t->ndim) {
             if (type != LUA_TTABLE)
-                luaL_error(L, "tensor: ragged nested table: a %s at depth %d where a table was expected",
+                raise_error(L, "tensor: ragged nested table: a %s at depth %d where a table was expected",
                            lua_typename(L, type), d + 2);
             fill_nested(L, lua_gettop(L), t, d + 1, at);
         } else {
@@ -504,7 +538,7 @@ static void fill_nested(lua_State *L, int idx, const graft_tensor *t, int d, int
                 lua_pushinteger(L, lua_toboolean(L, -1));
                 lua_replace(L, -2);
             } else if (type != LUA_TNUMBER) {
-                luaL_error(L, "tensor: elements must be numbers or booleans, got a %s at depth %d",
+                raise_error(L, "tensor: elements must be numbers or booleans, got a %s at depth %d",
                            lua_typename(L, type), d + 1);
             }
             set_number(t, (char *)graft_tensor_data(t) + (*at)++ * (int64_t)es, L, -1, "tensor");
@@ -663,7 +697,7 @@ static int l_item(lua_State *L) {
     graft_tensor *t = check_tensor(L, 1);
     if (graft_tensor_numel(t) != 1) {
         char b[128];
-        return luaL_error(L, "item: the tensor %s has %I elements, not one",
+        return raise_error(L, "item: the tensor %s has %I elements, not one",
                           graft_shape_str(b, sizeof b, t->ndim, t->size), (lua_Integer)graft_tensor_numel(t));
     }
     push_element(L, t, graft_tensor_data(t));   /* the one element sits at offset 0 */
@@ -703,7 +737,7 @@ static char *element_at(lua_State *L, const graft_tensor *t, int idx, const char
         lua_Integer i = luaL_checkinteger(L, idx + d);
         lua_Integer j = i < 0 ? i + t->size[d] + 1 : i;
         if (j < 1 || j > t->size[d])
-            luaL_error(L, "%s: index %I is out of range for dim %d of size %I", fn, i, d + 1,
+            raise_error(L, "%s: index %I is out of range for dim %d of size %I", fn, i, d + 1,
                        (lua_Integer)t->size[d]);
         off += (j - 1) * t->stride[d];
     }
@@ -719,7 +753,7 @@ One element, by 1-based positions (negative count from the end).
 static int l_get(lua_State *L) {
     graft_tensor *t = check_tensor(L, 1);
     int n = lua_gettop(L) - 1;
-    if (n != t->ndim) return luaL_error(L, "get: expected %d indices, got %d", t->ndim, n);
+    if (n != t->ndim) return raise_error(L, "get: expected %d indices, got %d", t->ndim, n);
     push_element(L, t, element_at(L, t, 2, "get"));
     return 1;
 }
@@ -734,7 +768,7 @@ static int l_set(lua_State *L) {
     graft_tensor *t = check_tensor(L, 1);
     int n = lua_gettop(L) - 2;
     if (n != t->ndim)
-        return luaL_error(L, "set: expected %d indices and a value, got %d arguments", t->ndim, n + 1);
+        return raise_error(L, "set: expected %d indices and a value, got %d arguments", t->ndim, n + 1);
     luaL_checknumber(L, n + 2);
     set_number(t, element_at(L, t, 2, "set"), L, n + 2, "set");
     graft_tensor_mark_written(t);
@@ -799,10 +833,10 @@ static void infer_size(lua_State *L, int64_t *size, int nd, int64_t numel, const
     int64_t known = 1;
     for (int i = 0; i < nd; i++) {
         if (size[i] == -1) {
-            if (infer >= 0) luaL_error(L, "%s: only one dim can be -1", fn);
+            if (infer >= 0) raise_error(L, "%s: only one dim can be -1", fn);
             infer = i;
         } else if (size[i] < 0) {
-            luaL_error(L, "%s: invalid size %I", fn, (lua_Integer)size[i]);
+            raise_error(L, "%s: invalid size %I", fn, (lua_Integer)size[i]);
         } else if (known >= 0) {
             known = size[i] && known > INT64_MAX / size[i] ? -1 : known * size[i];
         }
@@ -810,7 +844,7 @@ static void infer_size(lua_State *L, int64_t *size, int nd, int64_t numel, const
     if (infer < 0) return;
     if (known <= 0 || numel % known != 0) {
         char b[128];
-        luaL_error(L, "%s: shape %s is invalid for %I elements", fn,
+        raise_error(L, "%s: shape %s is invalid for %I elements", fn,
                    graft_shape_str(b, sizeof b, nd, size), (lua_Integer)numel);
     }
     size[infer] = numel / known;
@@ -916,18 +950,18 @@ static int l_as_strided(lua_State *L) {
     int ns = check_shape(L, lua_gettop(L), stride, "as_strided");
     lua_pop(L, 1);
     lua_Integer start = luaL_optinteger(L, 4, 1) - 1;
-    if (nd != ns) return luaL_error(L, "as_strided: %d sizes but %d strides", nd, ns);
-    if (!graft_tensor_is_contiguous(t)) return luaL_error(L, "as_strided: the tensor must be contiguous");
+    if (nd != ns) return raise_error(L, "as_strided: %d sizes but %d strides", nd, ns);
+    if (!graft_tensor_is_contiguous(t)) return raise_error(L, "as_strided: the tensor must be contiguous");
     int64_t last = start, numel = graft_tensor_numel(t);
     bool empty = false;
     for (int i = 0; i < nd; i++) {
-        if (size[i] < 0 || stride[i] < 0) return luaL_error(L, "as_strided: sizes and strides must be >= 0");
+        if (size[i] < 0 || stride[i] < 0) return raise_error(L, "as_strided: sizes and strides must be >= 0");
         if (size[i] == 0) empty = true;
-        else if (stride[i] > (INT64_MAX - last) / (size[i] - 1 ? size[i] - 1 : 1)) return luaL_error(L, "as_strided: strides overflow");
+        else if (stride[i] > (INT64_MAX - last) / (size[i] - 1 ? size[i] - 1 : 1)) return raise_error(L, "as_strided: strides overflow");
         else last += (size[i] - 1) * stride[i];
     }
     if (start < 0 || (!empty && last >= numel))
-        return luaL_error(L, "as_strided: the view reaches element %I of a tensor of %I", (lua_Integer)last + 1, (lua_Integer)numel);
+        return raise_error(L, "as_strided: the view reaches element %I of a tensor of %I", (lua_Integer)last + 1, (lua_Integer)numel);
     graft_tensor h = *t;
     h.ndim = nd;
     h.offset += start;
@@ -945,7 +979,7 @@ The transpose of a matrix (a view); vectors are returned as they are.
 */
 static int l_t(lua_State *L) {
     graft_tensor *t = check_tensor(L, 1);
-    if (t->ndim > 2) return luaL_error(L, "t: expects a tensor with at most 2 dims, got %d", t->ndim);
+    if (t->ndim > 2) return raise_error(L, "t: expects a tensor with at most 2 dims, got %d", t->ndim);
     graft_tensor h = *t;
     if (t->ndim == 2) graft_view_transpose(&h, 0, 1);
     push_view(L, t, &h);
@@ -962,12 +996,12 @@ static int l_permute(lua_State *L) {
     graft_tensor *t = check_tensor(L, 1);
     int64_t p[GRAFT_MAX_DIMS];
     int n = check_shape(L, 2, p, "permute");
-    if (n != t->ndim) return luaL_error(L, "permute: expected %d dims, got %d", t->ndim, n);
+    if (n != t->ndim) return raise_error(L, "permute: expected %d dims, got %d", t->ndim, n);
     int perm[GRAFT_MAX_DIMS];
     for (int i = 0; i < n; i++) {
         int64_t d = p[i] < 0 ? p[i] + n + 1 : p[i];
         if (d < 1 || d > n)
-            return luaL_error(L, "permute: dim %I is out of range for %d dims", (lua_Integer)p[i], n);
+            return raise_error(L, "permute: dim %I is out of range for %d dims", (lua_Integer)p[i], n);
         perm[i] = (int)d - 1;
     }
     graft_error err;
@@ -1010,7 +1044,7 @@ static int l_select(lua_State *L) {
     int d = check_dim(L, 2, t->ndim, 0, "select");
     lua_Integer i = luaL_checkinteger(L, 3), j = i < 0 ? i + t->size[d] + 1 : i;
     if (j < 1 || j > t->size[d])
-        return luaL_error(L, "select: index %I is out of range for dim %d of size %I", i, d + 1,
+        return raise_error(L, "select: index %I is out of range for dim %d of size %I", i, d + 1,
                           (lua_Integer)t->size[d]);
     graft_tensor h = *t;
     graft_view_select(&h, d, j - 1);
@@ -1066,7 +1100,7 @@ static int l_flatten(lua_State *L) {
     } else {
         int s = lua_isnoneornil(L, 2) ? 0 : check_dim(L, 2, t->ndim, 0, "flatten");
         int e = lua_isnoneornil(L, 3) ? t->ndim - 1 : check_dim(L, 3, t->ndim, 0, "flatten");
-        if (s > e) return luaL_error(L, "flatten: start dim %d comes after end dim %d", s + 1, e + 1);
+        if (s > e) return raise_error(L, "flatten: start dim %d comes after end dim %d", s + 1, e + 1);
         for (int i = 0; i < t->ndim; i++) {
             if (i <= s || i > e) size[nd++] = t->size[i];
             else size[nd - 1] *= t->size[i];

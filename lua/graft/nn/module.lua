@@ -102,9 +102,12 @@ function Module:__call_forward(...) return self:__call_as(self.forward, ...) end
 function Module:__call_as(fn, ...)
   local res = table.pack(pcall(fn, self, ...))
   if not res[1] then
-    local err = res[2]
-    if type(err) == "string" then   -- a position inside graft's own Lua files tells the user nothing
-      err = err:gsub("^[^:\n]*graft/[%w_/]+%.lua:%d+: ", "")
+    local err, pos = res[2], nil
+    if type(err) == "string" then
+      -- the position goes in front of the module path; one inside graft's own Lua files
+      -- tells the user nothing (graft's C errors already name the user's line)
+      local at, msg = err:match("^([^:\n]+:%d+: )(.*)$")
+      if at then err, pos = msg, not at:match("graft/[%w_/]+%.lua:%d+: $") and at or nil end
     end
     local path = full_path(self)
     if type(err) == "string" and path ~= "" then
@@ -114,7 +117,7 @@ function Module:__call_as(fn, ...)
         err = path .. ": " .. err
       end
     end
-    error(err, 0)
+    error(pos and pos .. err or err, 0)
   end
   local hooks = rawget(self, "_forward_hooks")
   if hooks then
