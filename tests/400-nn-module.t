@@ -142,6 +142,37 @@ mt:train()
 local rm0 = mt:get("1").running_mean:clone()
 mt(graft.randn{4, 3, 9, 9})
 T.ok(not graft.allclose(mt:get("1").running_mean, rm0), 'freeze{bn = "train"} keeps updating batch statistics')
+-- A freeze call's bn mode reaches only the BatchNorms whose parameters it froze; unfreeze
+-- clears the frozen-statistics mode only of those it unfroze (later calls used to re-apply
+-- their own mode to every BatchNorm).
+local function two_bn(affine)
+  return nn.Sequential{nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4, {affine = affine}), nn.Conv2d(4, 4, 3),
+                       nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(64, 2)}
+end
+local function moves(net, i)   -- does BatchNorm i update its running statistics in train()?
+  net:train()
+  local before = net:at(i).running_mean:clone()
+  net(graft.randn{4, 3, 8, 8} * 3 + 5)
+  return not graft.allclose(net:at(i).running_mean, before)
+end
+local fb = two_bn()
+fb:freeze(nil, {bn = "train"}); fb:unfreeze("^5%.")
+T.ok(moves(fb, 2) and moves(fb, 4), 'freeze(nil, {bn = "train"}) survives a later unfreeze(pattern)')
+fb = two_bn()
+fb:freeze("^[01]%.", {bn = "train"}); fb:freeze("^[23]%.")
+T.ok(moves(fb, 2), 'freeze(p, {bn = "train"}) survives a later freeze(q) of other layers')
+T.ok(not moves(fb, 4), "which uses running statistics for the BatchNorm it froze itself")
+fb:unfreeze("^5%.")
+T.ok(moves(fb, 2) and not moves(fb, 4), "unfreeze(p) leaves the BatchNorms it did not unfreeze alone")
+fb:unfreeze("^3%.")
+T.ok(moves(fb, 4), "and returns those it did unfreeze to batch statistics")
+fb = two_bn(false)
+fb:freeze("^[01]%.")
+T.ok(not moves(fb, 2), "a BatchNorm without parameters is frozen by a pattern matching its path prefix (\"1.\")")
+fb:unfreeze("^0%.")
+T.ok(not moves(fb, 2), "and stays frozen when unfreeze's pattern does not match it")
+fb:unfreeze("^[01]%.")
+T.ok(moves(fb, 2), "and is unfrozen by one that does")
 local before = graft.stats()
 local m3 = build()
 m3:freeze()

@@ -123,6 +123,27 @@ T.error_like(function() graft.optim.SGD({graft.zeros{1}}) end, "SGD: lr is requi
 T.error_like(function() graft.optim.Adam({graft.zeros{1}}, {lr = 1, momentum = 0.9}) end, 'Adam: unknown option "momentum"', "unknown options are refused")
 T.error_like(function() graft.optim.SGD({graft.zeros{1}}, {lr = 1, nesterov = true}) end, "SGD: nesterov needs a momentum", "nesterov without momentum")
 T.error_like(function() graft.optim.SGD({}, {lr = 1}) end, "SGD: got an empty parameter list", "empty parameter list")
+-- Hyperparameters out of range are refused with torch.optim's messages.
+do
+  local function P() return {graft.zeros{1}} end
+  local O = graft.optim
+  local bad = {
+    {function() O.AdamW(P(), {lr = -1}) end, "AdamW: Invalid learning rate: -1"},
+    {function() O.Adam(P(), {lr = 0 / 0}) end, "Adam: Invalid learning rate: "},
+    {function() O.Adam(P(), {eps = -1e-8}) end, "Adam: Invalid epsilon value: -1e-08"},
+    {function() O.AdamW(P(), {betas = {1, 0.999}}) end, "AdamW: Invalid beta parameter at index 0: 1"},
+    {function() O.AdamW(P(), {betas = {0.9, -0.1}}) end, "AdamW: Invalid beta parameter at index 1: -0.1"},
+    {function() O.AdamW(P(), {weight_decay = -0.01}) end, "AdamW: Invalid weight_decay value: -0.01"},
+    {function() O.SGD(P(), {lr = -0.1}) end, "SGD: Invalid learning rate: -0.1"},
+    {function() O.SGD(P(), {lr = 0.1, momentum = -0.9}) end, "SGD: Invalid momentum value: -0.9"},
+    {function() O.SGD(P(), {lr = 0.1, weight_decay = -1}) end, "SGD: Invalid weight_decay value: -1"},
+    {function() O.SGD(P(), {lr = 0.1, momentum = 0.9, dampening = 0.1, nesterov = true}) end, "SGD: nesterov needs a momentum and zero dampening"},
+    {function() O.SGD({{params = P(), lr = -1}}, {lr = 0.1}) end, "SGD: Invalid learning rate: -1"},
+  }
+  for _, c in ipairs(bad) do T.error_like(c[1], c[2], c[2]) end
+  T.ok(pcall(O.SGD, P(), {lr = 0, momentum = 0, weight_decay = 0}) and pcall(O.AdamW, P(), {lr = 0, eps = 0, betas = {0, 0}}),
+       "the bounds themselves (0) are accepted, as in PyTorch")
+end
 local shared = graft.zeros{1}
 T.error_like(function() graft.optim.SGD({{params = {shared}}, {params = {shared}}}, {lr = 1}) end, "a parameter appears in more than one group", "a parameter in two groups")
 T.done()

@@ -143,7 +143,7 @@ local cases = {
   {"distill", function(o) return transfer.distill(tiny_model(), o) end, {temperature = 2}, "temprature", "temperature",
    {"alpha", "x", "a number"}},
   {"dann", function(o) return transfer.dann(graft.models.resnet20_cifar{num_classes = 2}, tloader, tloader, o) end, false,
-   "domain_weigth", "domain_weight", {"domain_hidden", 1.5, "an integer"}},
+   "domain_weigth", "domain_weight", {"domain_hidden", 1.5, "an integer >= 1"}},
   {"param_groups", function(o) return transfer.param_groups(tiny_model(), o) end, {base_lr = 1e-3, decay = 0.5}, "decy", "decay",
    {"base_lr", "x", "a number"}},
   {"lbfgs", function(o) return transfer.lbfgs(function(x) return (x * x):sum():item(), x * 2 end, R{3}, o) end, {max_iter = 5},
@@ -283,6 +283,43 @@ T.error_like(function() graft.extract(model, tds) end, "extract: argument #2 mus
              "extract: a data set where the loader belongs")
 T.error_like(function() graft.fit(model, "train/", {epochs = 1}) end, "fit: argument #2 must be a graft.data.Loader (got string)",
              "fit: anything else where the loader belongs")
+
+-- Values out of an option's range or set: an error naming the option and what it takes.
+local fit_quiet = function(o) return function() return graft.fit(tiny_model(), tloader, with(o, "progress", false)) end end
+local value_cases = {
+  {"fit accumulate = 0", fit_quiet{epochs = 1, accumulate = 0}, 'fit: option "accumulate" must be an integer >= 1, got 0'},
+  {"fit accumulate = -1", fit_quiet{epochs = 1, accumulate = -1}, 'fit: option "accumulate" must be an integer >= 1, got -1'},
+  {"fit unfreeze.every = 0", fit_quiet{epochs = 1, unfreeze = {every = 0}},
+   'fit.unfreeze: option "every" must be an integer >= 1, got 0'},
+  {"fit scheduler_step = \"batches\"", fit_quiet{epochs = 1, scheduler_step = "batches"},
+   'fit: option "scheduler_step" must be "batch" or "epoch", got string "batches"'},
+  {"fit monitor = \"seconds\"", fit_quiet{epochs = 1, monitor = "seconds"},
+   'fit: monitor "seconds" is not a metric of this run (metrics: accuracy, loss)'},
+  {"fit monitor = \"lr\"", fit_quiet{epochs = 1, monitor = "lr"}, 'fit: monitor "lr" is not a metric of this run'},
+  {"fit early_stopping.metric = \"epoch\"", fit_quiet{epochs = 1, early_stopping = {patience = 1, metric = "epoch"}},
+   'fit: early_stopping.metric "epoch" is not a metric of this run'},
+  {"linear_probe with no samples", function() return transfer.linear_probe(R{0, 4}, graft.zeros({0}, "i64")) end,
+   "linear_probe: no samples"},
+  {"dann domain_hidden = 0", function()
+     return transfer.dann(graft.models.resnet20_cifar{num_classes = 2}, tloader, tloader, {epochs = 1, domain_hidden = 0})
+   end, 'dann: option "domain_hidden" must be an integer >= 1, got 0'},
+}
+for _, c in ipairs(value_cases) do T.error_like(c[2], c[3], c[1] .. ": an error naming the option") end
+T.ok(pcall(fit_quiet{epochs = 1, scheduler_step = "epoch", accumulate = 2, unfreeze = {every = 1}}),
+     "fit: values in range still work")
+do
+  local ok3, res = pcall(graft.predict, tiny_model(), {})
+  T.ok(ok3 and type(res) == "table" and #res == 0, "predict: no inputs, no outputs (an empty array)")
+  if not ok3 then T.diag(tostring(res)) end
+end
+-- the spec forms themselves
+local options_ = require "graft.options"
+T.ok(pcall(options_.check, "f", {a = 1, b = 0.5, c = "x"}, {a = "integer>=1", b = "number>=0<1", c = '"x"|"y"'}),
+     "check: values within bounds and in the set pass")
+T.error_like(function() options_.check("f", {b = 1}, {b = "number>=0<1"}) end, 'f: option "b" must be a number >= 0 and < 1, got 1',
+             "check: an upper bound")
+T.error_like(function() options_.check("f", {b = "z"}, {b = 'integer>0|"auto"'}) end,
+             'f: option "b" must be an integer > 0 or "auto", got string "z"', "check: a bound and a literal together")
 
 -- A rate set on a group after construction is checked when the optimizer steps.
 do

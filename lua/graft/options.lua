@@ -139,29 +139,74 @@ local function describe(v)
   return type(v)
 end
 
--- "number|table" -> {"number", "table"}; cached per spec string.
+-- A spec is alternatives joined with "|": a type name, optionally with bounds a number
+-- must satisfy ("integer>=1", "number>=0<1"), or a literal string in double quotes
+-- ('"batch"|"epoch"'): the range or set an option takes is stated where its type is, so
+-- a 0 or a misspelt value is an error naming the option instead of a failure deep inside.
+-- "number|table" -> {{ty = "number", bounds = {}}, {ty = "table", bounds = {}}}; cached per spec string.
 local parsed = {}
 local function types_of(spec)
   local t = parsed[spec]
   if not t then
     t = {}
-    for ty in spec:gmatch("[^|]+") do t[#t + 1] = ty end
+    for alt in spec:gmatch("[^|]+") do
+      local lit = alt:match('^"(.*)"$')
+      if lit then t[#t + 1] = {literal = lit}
+      else
+        local ty, rest = alt:match("^([%a_]+)(.*)$")
+        local bounds = {}
+        for op, num in (rest or ""):gmatch("([<>]=?)([^<>]+)") do bounds[#bounds + 1] = {op, tonumber(num)} end
+        if not ty or (rest or ""):gsub("[<>]=?[^<>]+", "") ~= "" then error("options: bad spec " .. spec, 2) end
+        for _, b in ipairs(bounds) do if not b[2] then error("options: bad bound in spec " .. spec, 2) end end
+        t[#t + 1] = {ty = ty, bounds = bounds}
+      end
+    end
     parsed[spec] = t
   end
   return t
 end
 
---- check_value(fn, name, value, spec): errors unless value has one of the types in spec
--- ("number", "integer", "string", "boolean", "table", "function", "callable", "tensor",
--- "any", joined with "|"). nil always passes (an option left out).
+local function within(v, bounds)
+  for _, b in ipairs(bounds) do
+    local op, n = b[1], b[2]
+    if (op == ">=" and not (v >= n)) or (op == ">" and not (v > n)) or (op == "<=" and not (v <= n))
+       or (op == "<" and not (v < n)) then return false end
+  end
+  return true
+end
+
+local function accepts(alt, v)
+  if alt.literal then return v == alt.literal end
+  return is_a(v, alt.ty) and (#alt.bounds == 0 or within(v, alt.bounds))
+end
+
+local function words_of(alt)
+  if alt.literal then return ("%q"):format(alt.literal) end
+  local w = TYPE_NAMES[alt.ty] or alt.ty
+  for i, b in ipairs(alt.bounds) do
+    w = w .. (i == 1 and " " or " and ") .. b[1] .. " " .. tostring(b[2])
+  end
+  return w
+end
+
+--- check_value(fn, name, value, spec): errors unless value is one of the alternatives in
+-- spec: types ("number", "integer", "string", "boolean", "table", "function", "callable",
+-- "tensor", "any"), each with optional bounds (">=1", ">0<1"), or literal strings ('"batch"'),
+-- joined with "|". nil always passes (an option left out).
 function options.check_value(fn, name, value, spec)
   if value == nil then return value end
-  local tys = types_of(spec)
-  for _, ty in ipairs(tys) do if is_a(value, ty) then return value end end
+  local alts = types_of(spec)
+  local constrained = false
+  for _, alt in ipairs(alts) do
+    if accepts(alt, value) then return value end
+    if alt.literal or #alt.bounds > 0 then constrained = true end
+  end
   local words = {}
-  for i, ty in ipairs(tys) do words[i] = TYPE_NAMES[ty] or ty end
+  for i, alt in ipairs(alts) do words[i] = words_of(alt) end
   local want = #words == 1 and words[1] or table.concat(words, ", ", 1, #words - 1) .. " or " .. words[#words]
-  raise(("%s: option %q must be %s, got %s"):format(fn, name, want, describe(value)))
+  -- a number out of range shows itself: "got 0", not "got number"
+  local got = (constrained and type(value) == "number") and tostring(value) or describe(value)
+  raise(("%s: option %q must be %s, got %s"):format(fn, name, want, got))
 end
 
 local function names_of(spec)

@@ -315,19 +315,6 @@ function Module:zero_grad()
   for _, p in ipairs(self:parameters()) do p.grad = nil end
 end
 
--- BatchNorm modules note whether their parameters are frozen (see BatchNorm:forward).
-local function update_frozen_bn(self, mode)
-  for _, m in ipairs(self:named_modules()) do
-    local bn = m[2]
-    if rawget(bn, "_is_batch_norm") then
-      local params, frozen = own(bn, "param"), true
-      for _, p in ipairs(params) do frozen = frozen and not p[2].requires_grad end
-      if #params == 0 then frozen = rawget(bn, "_frozen_stats") or false end
-      rawset(bn, "_frozen_stats", frozen and mode ~= "train")
-    end
-  end
-end
-
 -- The set of parameter names that pattern matches: a pattern that does not compile, or
 -- matches no parameter, is an error naming it (a typo would otherwise freeze nothing).
 local function matching(named, pattern, fn)
@@ -338,10 +325,38 @@ local function matching(named, pattern, fn)
   return set
 end
 
+-- BatchNorm modules note whether they are frozen (see BatchNorm:forward). Only the
+-- BatchNorms a call touches change: those with a parameter the pattern matched, or, with no
+-- parameters (affine = false), whose path prefix ("features.1.") it matches; no pattern
+-- touches all. Re-deciding every BatchNorm on each call would let freeze("^layer4%.") undo
+-- an earlier freeze(nil, {bn = "train"}) elsewhere. frozen: the call froze (true) or
+-- unfroze (false); a touched BatchNorm is frozen when all its parameters are.
+local function update_touched_bn(self, pattern, hit, frozen, mode)
+  for _, m in ipairs(self:named_modules()) do
+    local path, bn = m[1], m[2]
+    if rawget(bn, "_is_batch_norm") then
+      local params, touched, all = own(bn, "param"), not pattern, true
+      local prefix = path == "" and "" or path .. "."
+      for _, p in ipairs(params) do
+        all = all and not p[2].requires_grad
+        if pattern and hit[prefix .. p[1]] then touched = true end
+      end
+      if #params == 0 then
+        touched = touched or prefix:match(pattern) ~= nil
+        all = frozen
+      end
+      if touched then rawset(bn, "_frozen_stats", frozen and all and mode ~= "train") end
+    end
+  end
+end
+
 --- freeze([pattern] [, {bn = "eval" | "train"}]): parameters whose names match the Lua
 -- pattern (all without one) stop requiring grad. A BatchNorm whose parameters are all frozen
 -- then normalizes with its running statistics and leaves them unchanged, even in train()
--- mode (bn = "eval", the default, as Keras does); bn = "train" keeps batch statistics.
+-- mode (bn = "eval", the default, as Keras does); bn = "train" keeps batch statistics. The
+-- mode applies to the BatchNorms this call froze and stays until they are unfrozen or
+-- frozen again; a BatchNorm without parameters (affine = false) is frozen when the pattern
+-- matches its path with a trailing dot ("features.1.").
 function Module:freeze(pattern, opts)
   if type(pattern) == "table" then pattern, opts = nil, pattern end
   local mode = options.check("freeze", opts, {bn = "string"}).bn or "eval"
@@ -351,28 +366,20 @@ function Module:freeze(pattern, opts)
   for _, p in ipairs(named) do
     if not pattern or hit[p[1]] then p[2].requires_grad = false end
   end
-  if not pattern then   -- a BatchNorm without parameters is frozen when everything is
-    for _, m in ipairs(self:named_modules()) do
-      if rawget(m[2], "_is_batch_norm") then rawset(m[2], "_frozen_stats", true) end
-    end
-  end
-  update_frozen_bn(self, mode)
+  update_touched_bn(self, pattern, hit, true, mode)
   return self
 end
 
---- unfreeze([pattern]): parameters whose names match (all without one) require grad again.
+--- unfreeze([pattern]): parameters whose names match (all without one) require grad again;
+-- the BatchNorms among them (or, without parameters, matched by their path with a trailing
+-- dot) use batch statistics in train() mode again. Other BatchNorms keep their mode.
 function Module:unfreeze(pattern)
   local named = self:named_parameters()
   local hit = pattern and matching(named, pattern, "unfreeze")
   for _, p in ipairs(named) do
     if not pattern or hit[p[1]] then p[2].requires_grad = true end
   end
-  for _, m in ipairs(self:named_modules()) do
-    if rawget(m[2], "_is_batch_norm") and (not pattern or (m[1] .. ".weight"):match(pattern)) then
-      rawset(m[2], "_frozen_stats", false)
-    end
-  end
-  update_frozen_bn(self, "eval")
+  update_touched_bn(self, pattern, hit, false)
   return self
 end
 

@@ -145,6 +145,15 @@ end
 
 local optim = {Optimizer = Optimizer}
 
+-- torch.optim's range checks, with its words: a negative rate or decay would train
+-- silently in the wrong direction. "not (v >= 0)" also refuses NaN, as PyTorch does.
+local function nonnegative(name, group, key, what)
+  local v = group[key]
+  if type(v) == "number" and not (v >= 0) then
+    options.raise(("%s: Invalid %s: %s"):format(name, what, tostring(v)))
+  end
+end
+
 --- SGD(params, {lr, momentum, dampening, weight_decay, nesterov})
 -- @function SGD
 optim.SGD = class("SGD", {lr = false, momentum = 0, dampening = 0, weight_decay = 0, nesterov = false},
@@ -163,6 +172,9 @@ optim.SGD = class("SGD", {lr = false, momentum = 0, dampening = 0, weight_decay 
                              weight_decay = group.weight_decay, nesterov = group.nesterov, first = first})
   end, {lr = "number", momentum = "number", dampening = "number", weight_decay = "number", nesterov = "boolean"})
 optim.SGD.validate = function(group, name)
+  nonnegative(name, group, "lr", "learning rate")
+  nonnegative(name, group, "momentum", "momentum value")
+  nonnegative(name, group, "weight_decay", "weight_decay value")
   if group.nesterov and (group.momentum <= 0 or group.dampening ~= 0) then
     error(name .. ": nesterov needs a momentum and zero dampening", 4)
   end
@@ -179,10 +191,18 @@ local function adam(name, weight_decay, decoupled)
                     eps = group.eps, weight_decay = group.weight_decay, step = st.step, decoupled = decoupled})
     end, {lr = "number", betas = "table", eps = "number", weight_decay = "number"})
   c.validate = function(group, n)
+    nonnegative(n, group, "lr", "learning rate")
+    nonnegative(n, group, "eps", "epsilon value")
     local b = group.betas
-    if type(b) ~= "table" or not (b[1] >= 0 and b[1] < 1 and b[2] >= 0 and b[2] < 1) then
+    if type(b) ~= "table" or type(b[1]) ~= "number" or type(b[2]) ~= "number" then
       error(n .. ": betas must be {beta1, beta2} in [0, 1)", 4)
     end
+    for i = 1, 2 do
+      if not (b[i] >= 0 and b[i] < 1) then
+        options.raise(("%s: Invalid beta parameter at index %d: %s"):format(n, i - 1, tostring(b[i])))
+      end
+    end
+    nonnegative(n, group, "weight_decay", "weight_decay value")
   end
   return c
 end

@@ -26,7 +26,7 @@ local function ganin_lambda(p) return 2 / (1 + math.exp(-10 * p)) - 1 end
 -- history.domain_classifier.
 function transfer.dann(model, source, target, opts)
   opts = options.check("dann", opts, {
-    epochs = "integer", optimizer = "table", lr = "number", num_features = "integer", domain_hidden = "integer",
+    epochs = "integer", optimizer = "table", lr = "number", num_features = "integer", domain_hidden = "integer>=1",
     lambda = "number", domain_weight = "number", progress = "boolean", on_epoch = "callable"})
   transfer.check_loader("dann", "argument #2 (source)", source)
   transfer.check_loader("dann", "argument #3 (target)", target)

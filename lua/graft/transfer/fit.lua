@@ -198,15 +198,15 @@ end
 
 local FIT = {
   epochs = "integer", optimizer = "table", lr = "number", loss = "callable", val = "table", scheduler = "table",
-  scheduler_step = "string", checkpoint = "string", resume = "string", save_best = "string", monitor = "string",
-  early_stopping = "integer|table", clip_grad_norm = "number", accumulate = "integer", unfreeze = "string|table",
+  scheduler_step = '"batch"|"epoch"', checkpoint = "string", resume = "string", save_best = "string", monitor = "string",
+  early_stopping = "integer|table", clip_grad_norm = "number", accumulate = "integer>=1", unfreeze = "string|table",
   on_batch = "callable", on_epoch = "callable", progress = "boolean", log = "string", check_finite = "boolean",
 }
 
 -- The record's fields that are metrics (what monitor and early_stopping can name).
 local NOT_METRICS = {epoch = true, lr = true, seconds = true, steps = true, stopped_early = true}
 local function check_metric(record, what, name)
-  if record[name] ~= nil then return end
+  if record[name] ~= nil and not NOT_METRICS[name] then return end   -- "seconds" is recorded, not a metric
   local have = {}
   for k, v in pairs(record) do if not NOT_METRICS[k] and type(v) == "number" then have[#have + 1] = k end end
   table.sort(have)
@@ -240,7 +240,7 @@ function transfer.fit(model, loader, opts)
     options.check("fit.early_stopping", opts.early_stopping, {patience = "integer", metric = "string", min_delta = "number"})
   end
   if type(opts.unfreeze) == "table" then
-    options.check("fit.unfreeze", opts.unfreeze, {every = "integer", groups = "table"})
+    options.check("fit.unfreeze", opts.unfreeze, {every = "integer>=1", groups = "table"})
   elseif opts.unfreeze ~= nil and opts.unfreeze ~= "gradual" then
     options.raise(('fit: unfreeze must be "gradual" or {every, groups}, not %q'):format(opts.unfreeze))
   end

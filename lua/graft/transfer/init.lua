@@ -299,6 +299,8 @@ end
 function transfer.predict(model, images, opts)
   opts = options.check("predict", opts, {topk = "integer", transform = "callable|boolean"})
   if type(images) == "string" or getmetatable(images) == getmetatable(core.empty(0)) then images = {images} end
+  -- no inputs, no outputs (a filtered list may be empty), for images and text alike
+  if type(images) == "table" and images[1] == nil then return {} end
   local cfg = model.config or {}
   if type(model.set_tokenizer) == "function" then return predict_text(model, images, opts, cfg) end
   local tf = opts.transform
@@ -412,6 +414,7 @@ function transfer.linear_probe(features, labels, opts)
     {l2 = "number|table", val_fraction = "number", seed = "integer", num_classes = "integer"}))
   if T.dim(features) ~= 2 then error("linear_probe: features must be N x D", 2) end
   local N, D = T.size(features, 1), T.size(features, 2)
+  if N == 0 then error("linear_probe: no samples (features are 0 x D)", 2) end
   labels = T.to(labels, "i64")
   if T.size(labels, 1) ~= N then error(("linear_probe: %d features but %d labels"):format(N, T.size(labels, 1)), 2) end
   local lo, hi = T.item(T.min(labels)), T.item(T.max(labels))
