@@ -70,7 +70,7 @@ function scenarios.nn()
   local h = F.linear(x, w, b)
   local ln = F.layer_norm(h, {6}, graft.ones{6}, graft.zeros{6})
   local q4 = ln:reshape{2, 1, 5, 6}
-  local att = F.scaled_dot_product_attention(q4, q4, q4, {is_causal = true}):reshape{2, 5, 6}
+  local att = F.scaled_dot_product_attention(q4, q4, q4, {mask = graft.tensor{{1, 1, 1, 1, 0}, {1, 1, 1, 0, 0}}}):reshape{2, 5, 6}
   local sm = F.log_softmax(att, -1) + F.softmax(att, 2)
   local act = F.gelu(sm) + F.silu(sm) + F.tanh(sm) + F.sigmoid(sm)
   local emb = F.embedding(graft.tensor({{1, 3}, {2, 2}}, "i64"), graft.randn{4, 6}:requires_grad_())
