@@ -205,13 +205,20 @@ static void packed_image(float *y, const float *x, const float *pw, const float 
     graft_packed_gemm(y, howo, pw, s->cout, k, &rhs, howo, b, false, scratch, threads);
 }
 
+
+/* This thread's share of scratch: per floats each. A plan that needs none has no scratch
+ * (NULL), and NULL plus an offset, even 0, is undefined. */
+static float *thread_scratch(float *scratch, size_t per) {
+    return scratch ? scratch + per * (size_t)omp_get_thread_num() : NULL;
+}
+
 static void packed_forward(float *y, const float *x, const float *pw, const float *b, const graft_conv2d_shape *s,
                            const graft_conv2d_plan *p, float *scratch) {
     int64_t xs = s->cin * s->h * s->w, ys = s->cout * s->ho * s->wo;
     if (p->images > 1) {
 #pragma omp parallel for num_threads(p->images) schedule(dynamic)
         for (int64_t n = 0; n < s->n; n++)
-            packed_image(y + n * ys, x + n * xs, pw, b, s, scratch + p->per_thread * (size_t)omp_get_thread_num(), 1);
+            packed_image(y + n * ys, x + n * xs, pw, b, s, thread_scratch(scratch, p->per_thread), 1);
         return;
     }
     int inner = graft_threads_for(ys * s->cin * s->kh * s->kw) > 1 ? p->team : 1;
@@ -399,7 +406,7 @@ void graft_conv2d_forward(float *y, const float *x, const float *w, const float 
         } else if (p->images > 1) {
 #pragma omp parallel for num_threads(p->images) schedule(dynamic)
             for (int64_t n = 0; n < s->n; n++)
-                forward_image(y + n * ys, x + n * xs, w, b, s, scratch + p->per_thread * (size_t)omp_get_thread_num());
+                forward_image(y + n * ys, x + n * xs, w, b, s, thread_scratch(scratch, p->per_thread));
         } else {
             for (int64_t n = 0; n < s->n; n++) forward_image(y + n * ys, x + n * xs, w, b, s, scratch);
         }
@@ -531,7 +538,7 @@ void graft_conv2d_backward(float *gx, float *gw, float *gb, const float *gy, con
         for (int t = 0; t < threads; t++) memset(scratch + per * (size_t)t + 2 * col, 0, sizeof(float) * wn);
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t n = 0; n < s->n; n++) {
-        float *mine = scratch + per * (size_t)omp_get_thread_num();
+        float *mine = thread_scratch(scratch, per);
         backward_image(gx ? gx + n * xs : NULL, gw ? mine + 2 * col : NULL, gy + n * ys, x + n * xs, w, s, mine,
                        mine + col);
     }
