@@ -13,11 +13,9 @@ local L = {}
 -- layer with fan_in inputs: bound = 1 / sqrt(fan_in).
 local function uniform_(t, bound) return A.no_grad(T.uniform_, t, -bound, bound) end
 
--- The layer's options checked (graft.options: unknown names and wrong types are errors) and
--- laid over its defaults.
-local function options(name, opts, spec, defaults)
-  return checker.with_defaults(name, opts, spec, defaults)
-end
+-- options(name, opts, spec, defaults): the layer's options checked (unknown names and wrong
+-- types are errors) and laid over its defaults.
+local options = checker.with_defaults
 
 local function pair(v) return type(v) == "table" and {v[1], v[2]} or {v, v} end
 
