@@ -1,4 +1,5 @@
-/* matmul: shape rules, batch broadcasting, and the choice between BLAS and a plain loop. */
+/* matmul: shape rules, batch broadcasting, and the choice between graft's GEMM, BLAS and a
+ * plain loop. */
 #include "matmul.h"
 
 #include <cblas.h>
@@ -6,10 +7,15 @@
 
 #include "../core/threads.h"
 #include "copy.h"
+#include "gemm.h"
 
 void graft_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                  const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
                  float *c, int64_t ldc) {
+    if (!graft_gemm_on_blas()) {
+        graft_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
     graft_threads_before_blas();
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, (blasint)m, (blasint)n, (blasint)k, alpha,

@@ -1,0 +1,28 @@
+/* What the CPU offers graft's kernels, decided once per process from its features (never
+ * from a table of models, which a CPU newer than the table falls out of: Debian's OpenBLAS
+ * 0.3.21 runs its SSE3 kernels on Emerald Rapids). GRAFT_ISA=avx512|avx2|generic forces a
+ * path; naming one the CPU lacks, or none of these, is an error graft_cpu_isa reports. */
+#ifndef GRAFT_CPU_H
+#define GRAFT_CPU_H
+
+#include <stddef.h>
+
+#include "error.h"
+
+typedef enum { GRAFT_ISA_GENERIC, GRAFT_ISA_AVX2, GRAFT_ISA_AVX512 } graft_isa;
+
+/* The instruction set graft's kernels use. The choice is made on the first call and never
+ * changes; a bad GRAFT_ISA makes every call fail with the same message (GRAFT_EINVAL). */
+graft_status graft_cpu_isa(graft_isa *isa, graft_error *err);
+/* The chosen set, for kernels (whose callers checked graft_cpu_isa when the module loaded);
+ * GRAFT_ISA_GENERIC if the choice failed. */
+graft_isa graft_isa_in_use(void);
+/* Whether this CPU can run isa's kernels. */
+int graft_cpu_has(graft_isa isa);
+/* "avx512", "avx2" or "generic": the names GRAFT_ISA takes. */
+const char *graft_isa_name(graft_isa isa);
+/* The CPU's model name (cpuid's brand string, else /proc/cpuinfo's, else "unknown"), and its
+ * family and model numbers (0 where not x86). */
+void graft_cpu_model(char *name, size_t size, int *family, int *model);
+
+#endif

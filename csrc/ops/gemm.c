@@ -1,0 +1,226 @@
+/* The GEMM driver: threads take rectangles of C; each packs a block of op(B) (kc x nc, in
+ * panels of nr columns, sized for L2) and, over it, blocks of op(A) (mc x kc, in panels of
+ * mr rows), and runs the kernel's register tile over every (mr x nr) piece. The tile
+ * broadcasts A and loads B as vectors, so it is A's panel (mr x kc) that stays in L1 while
+ * B's panels stream from L2: BLIS's loops with the operands' roles swapped, as C is
+ * row-major. Packing reads the operands where they lie, transposed or not, so no caller
+ * copies. */
+#include "gemm.h"
+
+#include <omp.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/threads.h"
+
+enum { MAX_TILE = 512 };   /* floats of the largest kernel tile (12 x 32) and then some */
+
+typedef struct {
+    bool ta, tb;
+    int64_t m, n, k;
+    float alpha, beta;
+    const float *a, *b;
+    int64_t lda, ldb, ldc;
+    float *c;
+} product;
+
+/* GRAFT_GEMM, read once (under pthread_once), read-only afterwards. */
+static pthread_once_t path_once = PTHREAD_ONCE_INIT;
+static bool on_blas;
+static graft_status path_status;
+static graft_error path_error;
+
+static void read_path(void) {
+    const char *path = getenv("GRAFT_GEMM");
+    if (!path || !*path || strcmp(path, "graft") == 0) return;
+    if (strcmp(path, "openblas") == 0)
+        on_blas = true;
+    else
+        path_status = graft_error_set(&path_error, GRAFT_EINVAL, "GRAFT_GEMM=%.40s is not one of graft, openblas", path);
+}
+
+bool graft_gemm_on_blas(void) {
+    pthread_once(&path_once, read_path);
+    return on_blas;
+}
+
+graft_status graft_gemm_choice(graft_error *err) {
+    pthread_once(&path_once, read_path);
+    if (path_status != GRAFT_OK && err) *err = path_error;
+    return path_status;
+}
+
+const graft_gemm_kernel *graft_gemm_kernel_for(graft_isa isa) {
+    const graft_gemm_kernel *k = isa == GRAFT_ISA_AVX512 ? &graft_gemm_avx512
+                                 : isa == GRAFT_ISA_AVX2 ? &graft_gemm_avx2
+                                                         : &graft_gemm_generic;
+    return k->tile ? k : &graft_gemm_generic;
+}
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static int64_t round_up(int64_t v, int64_t to) { return (v + to - 1) / to * to; }
+
+/* pa = op(A)[i0 .. i0+rows, p0 .. p0+kb] in panels of mr rows, k-major, rows past the end 0. */
+static void pack_a(float *pa, const product *p, int mr, int64_t i0, int64_t rows, int64_t p0, int64_t kb) {
+    for (int64_t r0 = 0; r0 < rows; r0 += mr, pa += mr * kb) {
+        int h = (int)min64(mr, rows - r0);
+        if (p->ta) {   /* op(A)(i, q) = a[q][i]: each k's rows lie together */
+            const float *src = p->a + p0 * p->lda + i0 + r0;
+            for (int64_t q = 0; q < kb; q++) {
+                memcpy(pa + q * mr, src + q * p->lda, sizeof(float) * (size_t)h);
+                for (int r = h; r < mr; r++) pa[q * mr + r] = 0.0f;
+            }
+        } else {
+            const float *src = p->a + (i0 + r0) * p->lda + p0;
+            for (int64_t q = 0; q < kb; q++) {
+                for (int r = 0; r < h; r++) pa[q * mr + r] = src[r * p->lda + q];
+                for (int r = h; r < mr; r++) pa[q * mr + r] = 0.0f;
+            }
+        }
+    }
+}
+
+/* pb = op(B)[p0 .. p0+kb, j0 .. j0+cols] in panels of nr columns, k-major, columns past the end 0. */
+static void pack_b(float *pb, const product *p, int nr, int64_t p0, int64_t kb, int64_t j0, int64_t cols) {
+    for (int64_t c0 = 0; c0 < cols; c0 += nr, pb += nr * kb) {
+        int w = (int)min64(nr, cols - c0);
+        if (p->tb) {   /* op(B)(q, j) = b[j][q]: each column is a row of b */
+            const float *src = p->b + (j0 + c0) * p->ldb + p0;
+            for (int64_t q = 0; q < kb; q++) {
+                for (int j = 0; j < w; j++) pb[q * nr + j] = src[j * p->ldb + q];
+                for (int j = w; j < nr; j++) pb[q * nr + j] = 0.0f;
+            }
+        } else {
+            const float *src = p->b + p0 * p->ldb + j0 + c0;
+            for (int64_t q = 0; q < kb; q++) {
+                memcpy(pb + q * nr, src + q * p->ldb, sizeof(float) * (size_t)w);
+                for (int j = w; j < nr; j++) pb[q * nr + j] = 0.0f;
+            }
+        }
+    }
+}
+
+/* One register tile at c; a piece at C's right edge (fewer columns than the tile) goes
+ * through a whole tile on the stack. */
+static void tile_at(const graft_gemm_kernel *kn, int64_t kb, const float *pa, const float *pb, int64_t ldb, float *c,
+                    int64_t ldc, int64_t rows, int64_t cols, float alpha, float beta) {
+    if (cols == kn->nr) {
+        kn->tile(kb, pa, pb, ldb, c, ldc, (int)rows, alpha, beta);
+        return;
+    }
+    float whole[MAX_TILE] __attribute__((aligned(64)));
+    kn->tile(kb, pa, pb, ldb, whole, kn->nr, (int)rows, alpha, 0.0f);
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < cols; j++)
+            c[i * ldc + j] = whole[i * kn->nr + j] + (beta == 0.0f ? 0.0f : beta * c[i * ldc + j]);
+}
+
+/* C[i0 .. i1, j0 .. j1] on one thread, with pa and pb its packing buffers. B as it lies
+ * (not transposed) is read in place, row by row: packing it would cost as much memory
+ * traffic as the product when A has few rows (64 output channels); only a last panel
+ * narrower than the tile is packed, so that no read passes B's end. */
+static void run_part(const product *p, const graft_gemm_kernel *kn, float *pa, float *pb, int64_t i0, int64_t i1,
+                     int64_t j0, int64_t j1) {
+    for (int64_t jc = j0; jc < j1; jc += kn->nc) {
+        int64_t nb = min64(kn->nc, j1 - jc), whole = p->tb ? 0 : nb / kn->nr * kn->nr;
+        for (int64_t pc = 0; pc < p->k; pc += kn->kc) {
+            int64_t kb = min64(kn->kc, p->k - pc);
+            float beta = pc == 0 ? p->beta : 1.0f;   /* later blocks of k add to what the first wrote */
+            if (whole < nb) pack_b(pb + whole * kb, p, kn->nr, pc, kb, jc + whole, nb - whole);
+            for (int64_t ic = i0; ic < i1; ic += kn->mc) {
+                int64_t mb = min64(kn->mc, i1 - ic);
+                pack_a(pa, p, kn->mr, ic, mb, pc, kb);
+                for (int64_t ir = 0; ir < mb; ir += kn->mr)
+                    for (int64_t jr = 0; jr < nb; jr += kn->nr) {
+                        bool in_place = jr < whole;
+                        const float *b = in_place ? p->b + pc * p->ldb + jc + jr : pb + jr * kb;
+                        tile_at(kn, kb, pa + ir * kb, b, in_place ? p->ldb : kn->nr,
+                                p->c + (ic + ir) * p->ldc + jc + jr, p->ldc, min64(kn->mr, mb - ir),
+                                min64(kn->nr, nb - jr), p->alpha, beta);
+                    }
+            }
+        }
+    }
+}
+
+/* The product without packing, for when the buffers cannot be had. */
+static void run_unpacked(const product *p) {
+    for (int64_t i = 0; i < p->m; i++)
+        for (int64_t j = 0; j < p->n; j++) {
+            float s = 0.0f;
+            for (int64_t q = 0; q < p->k; q++)
+                s += (p->ta ? p->a[q * p->lda + i] : p->a[i * p->lda + q]) *
+                     (p->tb ? p->b[j * p->ldb + q] : p->b[q * p->ldb + j]);
+            float *c = p->c + i * p->ldc + j;
+            *c = p->alpha * s + (p->beta == 0.0f ? 0.0f : p->beta * *c);
+        }
+}
+
+/* C = beta C, for products with nothing to multiply (k 0 or alpha 0, as BLAS has it). */
+static void scale_c(const product *p) {
+    for (int64_t i = 0; i < p->m; i++)
+        for (int64_t j = 0; j < p->n; j++) {
+            float *c = p->c + i * p->ldc + j;
+            *c = p->beta == 0.0f ? 0.0f : p->beta * *c;
+        }
+}
+
+/* How `threads` threads split C: tm row parts times tn column parts, the split whose busiest
+ * thread has the fewest tiles, then the least packing. */
+static void split(const product *p, const graft_gemm_kernel *kn, int threads, int *tm, int *tn) {
+    int64_t mu = (p->m + kn->mr - 1) / kn->mr, nu = (p->n + kn->nr - 1) / kn->nr;
+    double best = -1.0;
+    *tm = *tn = 1;
+    for (int cols = 1; cols <= threads; cols++) {
+        if (threads % cols) continue;
+        int rows = threads / cols;
+        if (rows > mu || cols > nu) continue;
+        int64_t tiles_m = (mu + rows - 1) / rows, tiles_n = (nu + cols - 1) / cols;
+        double cost = (double)tiles_m * (double)tiles_n * kn->mr * kn->nr +
+                      8.0 * (double)(tiles_m * kn->mr + tiles_n * kn->nr);
+        if (best < 0.0 || cost < best) best = cost, *tm = rows, *tn = cols;
+    }
+}
+
+void graft_gemm_with(graft_isa isa, int threads, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                     float alpha, const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                     int64_t ldc) {
+    product p = {trans_a, trans_b, m, n, k, alpha, beta, a, b, lda, ldb, ldc, c};
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0 || alpha == 0.0f) {
+        scale_c(&p);
+        return;
+    }
+    const graft_gemm_kernel *kn = graft_gemm_kernel_for(isa);
+    int tm = 1, tn = 1;
+    if (threads > 1) split(&p, kn, threads, &tm, &tn);
+    int used = tm * tn;
+    int64_t mu = (m + kn->mr - 1) / kn->mr, nu = (n + kn->nr - 1) / kn->nr;
+    int64_t rows = (mu + tm - 1) / tm * kn->mr, cols = (nu + tn - 1) / tn * kn->nr;   /* a thread's most */
+    size_t a_floats = (size_t)round_up(min64(kn->mc, rows) * min64(kn->kc, k), 16);   /* 64-byte aligned */
+    size_t b_floats = (size_t)round_up(min64(kn->kc, k) * min64(kn->nc, cols), 16);
+    size_t per_thread = a_floats + b_floats;
+    float *buffers = aligned_alloc(64, sizeof(float) * per_thread * (size_t)used);
+    if (!buffers) {
+        run_unpacked(&p);
+        return;
+    }
+#pragma omp parallel num_threads(used) if (used > 1)
+    {
+        int t = omp_get_thread_num();
+        int r = t / tn, q = t % tn;
+        int64_t i0 = min64(m, mu * r / tm * kn->mr), i1 = min64(m, mu * (r + 1) / tm * kn->mr);
+        int64_t j0 = min64(n, nu * q / tn * kn->nr), j1 = min64(n, nu * (q + 1) / tn * kn->nr);
+        float *mine = buffers + per_thread * (size_t)t;
+        if (i1 > i0 && j1 > j0) run_part(&p, kn, mine, mine + a_floats, i0, i1, j0, j1);
+    }
+    free(buffers);
+}
+
+void graft_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+    /* Below about a quarter of a million multiply-adds a team costs more than it saves. */
+    int threads = omp_in_parallel() || (double)m * (double)n * (double)k < 262144.0 ? 1 : graft_threads_get();
+    graft_gemm_with(graft_isa_in_use(), threads, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
