@@ -61,8 +61,20 @@ const graft_gemm_kernel *graft_gemm_kernel_for(graft_isa isa) {
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t round_up(int64_t v, int64_t to) { return (v + to - 1) / to * to; }
 
+/* dst (kb x panel) = rows 0 .. rows of src (stride ld) transposed, 0 past them. */
+static void pack_rows(const graft_gemm_kernel *kn, float *dst, int panel, const float *src, int64_t ld, int rows,
+                      int64_t kb) {
+    if (kn->pack_rows) {
+        kn->pack_rows(dst, panel, src, ld, rows, kb);
+        return;
+    }
+    for (int r = 0; r < panel; r++)   /* row by row: each read streams */
+        for (int64_t q = 0; q < kb; q++) dst[q * panel + r] = r < rows ? src[r * ld + q] : 0.0f;
+}
+
 /* pa = op(A)[i0 .. i0+rows, p0 .. p0+kb] in panels of mr rows, k-major, rows past the end 0. */
-static void pack_a(float *pa, const product *p, int mr, int64_t i0, int64_t rows, int64_t p0, int64_t kb) {
+static void pack_a(float *pa, const product *p, const graft_gemm_kernel *kn, int mr, int64_t i0, int64_t rows,
+                   int64_t p0, int64_t kb) {
     for (int64_t r0 = 0; r0 < rows; r0 += mr, pa += mr * kb) {
         int h = (int)min64(mr, rows - r0);
         if (p->ta) {   /* op(A)(i, q) = a[q][i]: each k's rows lie together */
@@ -72,25 +84,19 @@ static void pack_a(float *pa, const product *p, int mr, int64_t i0, int64_t rows
                 for (int r = h; r < mr; r++) pa[q * mr + r] = 0.0f;
             }
         } else {
-            const float *src = p->a + (i0 + r0) * p->lda + p0;
-            for (int64_t q = 0; q < kb; q++) {
-                for (int r = 0; r < h; r++) pa[q * mr + r] = src[r * p->lda + q];
-                for (int r = h; r < mr; r++) pa[q * mr + r] = 0.0f;
-            }
+            pack_rows(kn, pa, mr, p->a + (i0 + r0) * p->lda + p0, p->lda, h, kb);
         }
     }
 }
 
 /* pb = op(B)[p0 .. p0+kb, j0 .. j0+cols] in panels of nr columns, k-major, columns past the end 0. */
-static void pack_b(float *pb, const product *p, int nr, int64_t p0, int64_t kb, int64_t j0, int64_t cols) {
+static void pack_b(float *pb, const product *p, const graft_gemm_kernel *kn, int64_t p0, int64_t kb, int64_t j0,
+                   int64_t cols) {
+    int nr = kn->nr;
     for (int64_t c0 = 0; c0 < cols; c0 += nr, pb += nr * kb) {
         int w = (int)min64(nr, cols - c0);
         if (p->tb) {   /* op(B)(q, j) = b[j][q]: each column is a row of b */
-            const float *src = p->b + (j0 + c0) * p->ldb + p0;
-            for (int64_t q = 0; q < kb; q++) {
-                for (int j = 0; j < w; j++) pb[q * nr + j] = src[j * p->ldb + q];
-                for (int j = w; j < nr; j++) pb[q * nr + j] = 0.0f;
-            }
+            pack_rows(kn, pb, nr, p->b + (j0 + c0) * p->ldb + p0, p->ldb, w, kb);
         } else {
             const float *src = p->b + p0 * p->ldb + j0 + c0;
             for (int64_t q = 0; q < kb; q++) {
@@ -127,10 +133,10 @@ static void run_part(const product *p, const graft_gemm_kernel *kn, float *pa, f
         for (int64_t pc = 0; pc < p->k; pc += kn->kc) {
             int64_t kb = min64(kn->kc, p->k - pc);
             float beta = pc == 0 ? p->beta : 1.0f;   /* later blocks of k add to what the first wrote */
-            if (whole < nb) pack_b(pb + whole * kb, p, kn->nr, pc, kb, jc + whole, nb - whole);
+            if (whole < nb) pack_b(pb + whole * kb, p, kn, pc, kb, jc + whole, nb - whole);
             for (int64_t ic = i0; ic < i1; ic += kn->mc) {
                 int64_t mb = min64(kn->mc, i1 - ic);
-                pack_a(pa, p, kn->mr, ic, mb, pc, kb);
+                pack_a(pa, p, kn, kn->mr, ic, mb, pc, kb);
                 for (int64_t ir = 0; ir < mb; ir += kn->mr)
                     for (int64_t jr = 0; jr < nb; jr += kn->nr) {
                         bool in_place = jr < whole;
@@ -142,6 +148,37 @@ static void run_part(const product *p, const graft_gemm_kernel *kn, float *pa, f
             }
         }
     }
+}
+
+/* The same on column tiles: A's blocks packed in panels of cmr rows (read in place, a
+ * transposed A's panel crosses a new cache line at every k and the tile waits on memory),
+ * B read in place. */
+static void run_columns(const product *p, const graft_gemm_kernel *kn, float *pa, int64_t i0, int64_t i1,
+                        int64_t j0, int64_t j1) {
+    int64_t sq = p->tb ? 1 : p->ldb, sj = p->tb ? p->ldb : 1;
+    for (int64_t ic = i0; ic < i1; ic += kn->mc) {
+        int64_t mb = min64(kn->mc, i1 - ic);
+        for (int64_t pc = 0; pc < p->k; pc += kn->kc) {
+            int64_t kb = min64(kn->kc, p->k - pc);
+            float beta = pc == 0 ? p->beta : 1.0f;
+            pack_a(pa, p, kn, kn->cmr, ic, mb, pc, kb);
+            for (int64_t jr = j0; jr < j1; jr += kn->cnr)
+                for (int64_t ir = 0; ir < mb; ir += kn->cmr) {
+                    kn->cols(kb, pa + ir * kb, kn->cmr, p->b + pc * sq + jr * sj, sq, sj,
+                             p->c + (ic + ir) * p->ldc + jr, p->ldc, (int)min64(kn->cmr, mb - ir),
+                             (int)min64(kn->cnr, j1 - jr), p->alpha, beta);
+                }
+        }
+    }
+}
+
+/* Whether column tiles fill clearly more lanes than row tiles: few columns, which row tiles
+ * round up to whole vectors, against many rows. */
+static bool by_columns(const product *p, const graft_gemm_kernel *kn) {
+    if (!kn->cols) return false;
+    double rows_used = (double)p->n / (double)round_up(p->n, kn->nr);
+    double cols_used = (double)p->m / (double)round_up(p->m, kn->cmr);
+    return rows_used + 0.05 < cols_used;
 }
 
 /* The product without packing, for when the buffers cannot be had. */
@@ -166,10 +203,10 @@ static void scale_c(const product *p) {
         }
 }
 
-/* How `threads` threads split C: tm row parts times tn column parts, the split whose busiest
- * thread has the fewest tiles, then the least packing. */
-static void split(const product *p, const graft_gemm_kernel *kn, int threads, int *tm, int *tn) {
-    int64_t mu = (p->m + kn->mr - 1) / kn->mr, nu = (p->n + kn->nr - 1) / kn->nr;
+/* How `threads` threads split C, in tiles of mr x nr: tm row parts times tn column parts, the
+ * split whose busiest thread has the fewest tiles, then the least packing. */
+static void split(const product *p, int64_t mr, int64_t nr, int threads, int *tm, int *tn) {
+    int64_t mu = (p->m + mr - 1) / mr, nu = (p->n + nr - 1) / nr;
     double best = -1.0;
     *tm = *tn = 1;
     for (int cols = 1; cols <= threads; cols++) {
@@ -177,8 +214,7 @@ static void split(const product *p, const graft_gemm_kernel *kn, int threads, in
         int rows = threads / cols;
         if (rows > mu || cols > nu) continue;
         int64_t tiles_m = (mu + rows - 1) / rows, tiles_n = (nu + cols - 1) / cols;
-        double cost = (double)tiles_m * (double)tiles_n * kn->mr * kn->nr +
-                      8.0 * (double)(tiles_m * kn->mr + tiles_n * kn->nr);
+        double cost = (double)(tiles_m * tiles_n * mr * nr) + 8.0 * (double)(tiles_m * mr + tiles_n * nr);
         if (best < 0.0 || cost < best) best = cost, *tm = rows, *tn = cols;
     }
 }
@@ -193,13 +229,15 @@ void graft_gemm_with(graft_isa isa, int threads, bool trans_a, bool trans_b, int
         return;
     }
     const graft_gemm_kernel *kn = graft_gemm_kernel_for(isa);
+    bool columns = by_columns(&p, kn);
+    int64_t mr = columns ? kn->cmr : kn->mr, nr = columns ? kn->cnr : kn->nr;
     int tm = 1, tn = 1;
-    if (threads > 1) split(&p, kn, threads, &tm, &tn);
+    if (threads > 1) split(&p, mr, nr, threads, &tm, &tn);
     int used = tm * tn;
-    int64_t mu = (m + kn->mr - 1) / kn->mr, nu = (n + kn->nr - 1) / kn->nr;
-    int64_t rows = (mu + tm - 1) / tm * kn->mr, cols = (nu + tn - 1) / tn * kn->nr;   /* a thread's most */
+    int64_t mu = (m + mr - 1) / mr, nu = (n + nr - 1) / nr;
+    int64_t rows = (mu + tm - 1) / tm * mr, cols = (nu + tn - 1) / tn * nr;   /* a thread's most */
     size_t a_floats = (size_t)round_up(min64(kn->mc, rows) * min64(kn->kc, k), 16);   /* 64-byte aligned */
-    size_t b_floats = (size_t)round_up(min64(kn->kc, k) * min64(kn->nc, cols), 16);
+    size_t b_floats = columns ? 0 : (size_t)round_up(min64(kn->kc, k) * min64(kn->nc, cols), 16);
     size_t per_thread = a_floats + b_floats;
     float *buffers = aligned_alloc(64, sizeof(float) * per_thread * (size_t)used);
     if (!buffers) {
@@ -210,10 +248,13 @@ void graft_gemm_with(graft_isa isa, int threads, bool trans_a, bool trans_b, int
     {
         int t = omp_get_thread_num();
         int r = t / tn, q = t % tn;
-        int64_t i0 = min64(m, mu * r / tm * kn->mr), i1 = min64(m, mu * (r + 1) / tm * kn->mr);
-        int64_t j0 = min64(n, nu * q / tn * kn->nr), j1 = min64(n, nu * (q + 1) / tn * kn->nr);
+        int64_t i0 = min64(m, mu * r / tm * mr), i1 = min64(m, mu * (r + 1) / tm * mr);
+        int64_t j0 = min64(n, nu * q / tn * nr), j1 = min64(n, nu * (q + 1) / tn * nr);
         float *mine = buffers + per_thread * (size_t)t;
-        if (i1 > i0 && j1 > j0) run_part(&p, kn, mine, mine + a_floats, i0, i1, j0, j1);
+        if (i1 > i0 && j1 > j0) {
+            if (columns) run_columns(&p, kn, mine, i0, i1, j0, j1);
+            else run_part(&p, kn, mine, mine + a_floats, i0, i1, j0, j1);
+        }
     }
     free(buffers);
 }

@@ -16,11 +16,26 @@
 typedef void (*graft_gemm_tile_fn)(int64_t k, const float *pa, const float *pb, int64_t ldb, float *c, int64_t ldc,
                                    int rows, float alpha, float beta);
 
+/* A column tile, for products with few columns (a convolution's 7 x 7 or 14 x 14 map per
+ * image), which the tile above would fill badly (49 columns use 64 lanes): the first `rows`
+ * (1 .. cmr) rows and `cols` (1 .. cnr) columns of c = alpha op(A) op(B) (+ beta c), where
+ * A's cmr rows lie together at each k (sa floats apart), held in vectors, and B's element
+ * (q, j) is at b[q sq + j sj], broadcast. Loads stop at `rows`, so A may be read in place. */
+typedef void (*graft_gemm_cols_fn)(int64_t k, const float *a, int64_t sa, const float *b, int64_t sq, int64_t sj,
+                                   float *c, int64_t ldc, int rows, int cols, float alpha, float beta);
+
 typedef struct {
     int mr, nr;              /* the tile */
     int mc, kc, nc;          /* blocks: A's rows packed at a time (per thread), k, B's columns */
     graft_gemm_tile_fn tile;
+    int cmr, cnr;            /* the column tile (none: cols NULL) */
+    graft_gemm_cols_fn cols;
+    /* dst (kb x panel, k-major) = the first `rows` (<= panel) rows of src (row stride ld) for
+     * k 0 .. kb, transposed; rows past them 0. NULL: element by element. */
+    void (*pack_rows)(float *dst, int panel, const float *src, int64_t ld, int rows, int64_t kb);
 } graft_gemm_kernel;
+
+void graft_gemm_pack_rows_avx2(float *dst, int panel, const float *src, int64_t ld, int rows, int64_t kb);
 
 /* The kernels, each defined in its own file (gemm_<isa>.c); on a compiler or CPU family
  * without the set, its tile is NULL. */
