@@ -1,4 +1,4 @@
-/* 2-D convolution, NCHW, f32: im2col + cblas_sgemm per image and group, Winograd for 3x3
+/* 2-D convolution, NCHW, f32: im2col + graft_sgemm (gemm.h) per image and group, Winograd for 3x3
  * stride-1 ones (winograd.h), the GEMM alone for 1x1 convolutions with stride 1 and no
  * padding, and direct loops for depthwise ones (one input channel per group). Weights
  * prepared once (graft_conv2d's `prepared`) run on graft's packed-weight GEMM

@@ -1,4 +1,4 @@
-/* linear and its gradients on cblas_sgemm. */
+/* linear and its gradients on graft_sgemm (graft's GEMM, gemm.h). */
 #include "linear.h"
 
 #include <string.h>

@@ -1,4 +1,4 @@
-/* linear: y = x W^T + b over the last dim of x, one cblas_sgemm for all leading dims, and
+/* linear: y = x W^T + b over the last dim of x, one graft_sgemm for all leading dims, and
  * its gradients (only those asked for). */
 #ifndef GRAFT_OPS_LINEAR_H
 #define GRAFT_OPS_LINEAR_H

@@ -9,8 +9,9 @@
  * the large operand (512 x 4608 against 49 columns in ResNet's last layers), and OpenBLAS
  * spent a fifth of a resnet18 forward copying them; its kernel also runs narrow products
  * (49 or 196 columns) at 55-65% of the rate this one keeps (107-123 against 171-194 GFLOP/s
- * on two cores, docs/performance.md). The kernel is AVX-512 only: where the CPU lacks it,
- * graft_packed_available() is false and callers keep BLAS. */
+ * on two cores, docs/performance.md). The kernel is AVX-512 only: where the CPU lacks it (or
+ * GRAFT_ISA chose another set), graft_packed_available() is false and callers use graft's
+ * GEMM (gemm.h), which packs both operands per call as a BLAS does. */
 #ifndef GRAFT_OPS_PACKED_GEMM_H
 #define GRAFT_OPS_PACKED_GEMM_H
 
