@@ -3,7 +3,11 @@
 -- process (so peak RSS is its own), same threads, two warm-up runs, median of REPS (default 5).
 -- Prints a table and writes bench/results.json. Ratios are graft time / PyTorch time: below 1
 -- is faster. GFLOP/s count convolutions and linear layers (3x the forward for a train step);
--- % of peak divides by the FMA peak bench/peak measures on this machine.
+-- % of peak divides by the FMA peak bench/peak measures on this machine. The table opens
+-- with graft.info(). Training rows run twice: as the environment is, and with both sides
+-- under OPENBLAS_CORETYPE=Prescott (OpenBLAS's SSE3 kernels, which Debian's OpenBLAS 0.3.21
+-- picks on CPUs newer than its table), titled " [Prescott]"; results.json rows say which in
+-- `env` ("" for the environment as it is).
 --   lua5.4 bench/suite.lua [--only PATTERN]      (the --run form is the graft side's process)
 local graft, B = require "graft", require "benchlib"
 local nn, F = graft.nn, graft.F
@@ -117,12 +121,23 @@ local build_dir = os.getenv("GRAFT_BUILD") or "build"
 local peaks = B.numbers(build_dir .. "/bench/peak")
 local peak = {[1] = peaks[2], [threads] = peaks[#peaks]}
 
--- name, images per step, the PyTorch workload compared (default: the same name), threads, title
+-- name, images per step, the PyTorch workload compared (default: the same name), threads, title,
+-- env (variables set for both sides' processes, "" for none). A training row is added twice:
+-- the second time on OpenBLAS's oldest x86-64 kernels, to show what a BLAS that does not know
+-- the CPU costs each side.
 local rows = {}
+local PRESCOTT = "OPENBLAS_CORETYPE=Prescott"
 local function add(name, images, title, o)
   o = o or {}
-  rows[#rows + 1] = {name = name, images = images, title = title, torch = o.torch or name, threads = o.threads or threads,
-                     torch_blas_threads = o.torch_blas_threads or 1}
+  local row = {name = name, images = images, title = title, torch = o.torch or name, threads = o.threads or threads,
+               torch_blas_threads = o.torch_blas_threads or 1, env = ""}
+  rows[#rows + 1] = row
+  if name:match("^train:") or name:match("^frozen:") or name:match("^berttrain:") then
+    local again = {}
+    for k, v in pairs(row) do again[k] = v end
+    again.title, again.env = title .. " [Prescott]", PRESCOTT
+    rows[#rows + 1] = again
+  end
 end
 for _, l in ipairs {{"c64", "conv 3x3 64->64 @56"}, {"c256", "conv 3x3 256->256 @14"},
                     {"p256", "conv 1x1 256->64 @56"}, {"dw32", "conv dw 3x3 32 @112"}} do
@@ -141,19 +156,23 @@ add("bert:base@8x128", 8, "BERT-base forward b8 x 128 tokens", {torch_blas_threa
 add("berttrain:mini@64x64", 64, "BERT mini (4x128) train step b64 x 64", {torch_blas_threads = threads})
 
 local lua = arg[-1] or "lua5.4"
+local info = graft.info()
 local results = {threads = threads, reps = reps, peak_gflops = {one_thread = peak[1], all_threads = peak[threads]},
-                 workloads = {}}
+                 info = info, workloads = {}}
+print(("graft %s on %s (family %d, model %d), isa %s, gemm %s, %s (core %s), %d threads"):format(
+  info.version, info.cpu, info.cpu_family, info.cpu_model, info.isa, info.gemm, info.blas, info.blas_core, info.threads))
 print(("graft vs PyTorch %s, %d threads, median of %d; FMA peak measured: %.0f GFLOP/s (1 thread), %.0f (%d)"):format(
   "1.13", threads, reps, peak[1], peak[threads], threads))
 local head = "%-38s %9s %9s %6s %8s %7s %6s %8s %8s"
 print(head:format("workload", "graft ms", "torch ms", "ratio", "img/s", "GFLOP/s", "%peak", "RSS MB", "torch MB"))
 for _, r in ipairs(rows) do
   if not only or r.title:find(only, 1, true) then
-    local g = B.numbers(("%s %s/suite.lua --run %s %d %d"):format(lua, here, r.name, r.threads, reps))
-    local t = B.numbers(("env -u LD_PRELOAD OPENBLAS_NUM_THREADS=%d /usr/bin/python3 %s/torch_side.py %s %d %d"):format(
-      r.torch_blas_threads, here, r.torch, r.threads, reps))
+    local g = B.numbers(("%s%s %s/suite.lua --run %s %d %d"):format(r.env ~= "" and ("env " .. r.env .. " ") or "",
+      lua, here, r.name, r.threads, reps))
+    local t = B.numbers(("env -u LD_PRELOAD %s OPENBLAS_NUM_THREADS=%d /usr/bin/python3 %s/torch_side.py %s %d %d"):format(
+      r.env, r.torch_blas_threads, here, r.torch, r.threads, reps))
     local gflops = t[3] / g[1] / 1e9
-    local row = {workload = r.title, threads = r.threads, graft_seconds = g[1], torch_seconds = t[1], ratio = g[1] / t[1],
+    local row = {workload = r.title, env = r.env, threads = r.threads, graft_seconds = g[1], torch_seconds = t[1], ratio = g[1] / t[1],
                  images_per_second = r.images / g[1], torch_images_per_second = r.images / t[1], gflops = gflops,
                  torch_gflops = t[3] / t[1] / 1e9, percent_of_peak = 100 * gflops / peak[r.threads],
                  graft_peak_rss_mb = g[2] / 1024, torch_peak_rss_mb = t[2] / 1024, flops = t[3]}

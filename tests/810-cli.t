@@ -35,6 +35,16 @@ local out, code = sh(cli .. " info " .. dir .. "/base.safetensors")
 T.ok(code == 0 and out:find("model: resnet18", 1, true) and out:find("fc.weight", 1, true) and out:find("{5, 512}", 1, true),
      "info prints the model and its tensors")
 
+out, code = sh(cli .. " info")
+local keys, want_info = {}, graft.info()
+for k, v in out:gmatch("([%w_]+): ([^\n]*)") do keys[#keys + 1] = k keys[k] = v end
+T.ok(code == 0 and table.concat(keys, " ") == "version lua cpu isa gemm blas blas_core threads"
+     and keys.version == graft.version and keys.isa == want_info.isa and keys.gemm == want_info.gemm
+     and keys.blas_core == want_info.blas_core and keys.cpu:find(want_info.cpu, 1, true) == 1,
+     "info without a file prints graft.info(), one key a line, in a fixed order")
+out, code = sh(cli .. " info --help")
+T.ok(code == 0 and out:find("usage: graft info [FILE]", 1, true), "info's usage shows FILE as optional")
+
 local ft = dir .. "/ft.safetensors"
 out, code = sh(("%s finetune %s %s/data --epochs 3 --size 64 --batch-size 6 --lr 3e-3 --freeze '^layer1%%.' --out %s"):format(
   cli, dir .. "/base.safetensors", dir, ft))

@@ -14,8 +14,12 @@ Runtime: threads, the random generator, memory.
 #include <time.h>
 #include <unistd.h>
 
+#include <cblas.h>
+
 #include "../core/alloc.h"
+#include "../core/cpu.h"
 #include "../core/threads.h"
+#include "../ops/gemm.h"
 #include "binding.h"
 #include "graft.h"
 
@@ -140,6 +144,74 @@ static int l_clock(lua_State *L) {
     return 1;
 }
 
+/***
+What this process runs on, for bug reports and benchmark tables (`graft info` prints it).
+Fields: `version` (graft's), `lua` (`_VERSION`, or LuaJIT's `jit.version`), `cpu` (the model
+name) with `cpu_family` and `cpu_model` (cpuid's numbers, 0 off x86), `isa` (the instruction
+set graft's kernels use: "avx512", "avx2" or "generic"; GRAFT_ISA forces one), `gemm` (the
+GEMM serving convolutions and linear layers: "graft avx512", "graft avx2", "graft generic",
+or "openblas" under GRAFT_GEMM=openblas), `blas` (e.g. "OpenBLAS 0.3.21"), `blas_core` (the
+core OpenBLAS chose, e.g. "SkylakeX"; OPENBLAS_CORETYPE forces one), `threads`
+(`get_num_threads()`).
+@treturn table
+@function info
+*/
+
+/***
+Sends a warning through graft's one channel: by default "graft: warning: <msg>" on standard
+error. graft's own warnings (data sets' skipped files, checkpoint notes, a BLAS core older
+than the CPU) all go through it.
+@string msg
+@function warn
+*/
+
+/***
+Installs fn(msg) as the receiver of graft's warnings in this Lua state; nil restores the
+default (standard error).
+@func[opt] fn
+@function set_warn
+*/
+
+/* runtime_facts(): the raw facts graft.info() is assembled from (lua/graft/runtime.lua):
+ * {cpu, cpu_family, cpu_model, cpu_isa (the best set the CPU has), isa (the set graft's
+ * kernels use), gemm ("graft <isa>" or "openblas"), blas_config, blas_core, threads}. */
+static int l_runtime_facts(lua_State *L) {
+    char name[128];
+    int family, model;
+    graft_cpu_model(name, sizeof name, &family, &model);
+    graft_isa best = graft_cpu_has(GRAFT_ISA_AVX512) ? GRAFT_ISA_AVX512
+                     : graft_cpu_has(GRAFT_ISA_AVX2) ? GRAFT_ISA_AVX2
+                                                      : GRAFT_ISA_GENERIC;
+    graft_isa isa = graft_isa_in_use();
+    /* The kernel that really runs: a set whose kernel this compiler could not build falls
+     * back to the portable one (graft_gemm_kernel_for). */
+    graft_isa kernel = graft_gemm_kernel_for(isa) == &graft_gemm_generic ? GRAFT_ISA_GENERIC : isa;
+    const char *config = openblas_get_config(), *core = openblas_get_corename();
+    lua_createtable(L, 0, 9);
+    lua_pushstring(L, name);
+    lua_setfield(L, -2, "cpu");
+    lua_pushinteger(L, family);
+    lua_setfield(L, -2, "cpu_family");
+    lua_pushinteger(L, model);
+    lua_setfield(L, -2, "cpu_model");
+    lua_pushstring(L, graft_isa_name(best));
+    lua_setfield(L, -2, "cpu_isa");
+    lua_pushstring(L, graft_isa_name(isa));
+    lua_setfield(L, -2, "isa");
+    if (graft_gemm_on_blas())
+        lua_pushliteral(L, "openblas");
+    else
+        lua_pushfstring(L, "graft %s", graft_isa_name(kernel));
+    lua_setfield(L, -2, "gemm");
+    lua_pushstring(L, config ? config : "");
+    lua_setfield(L, -2, "blas_config");
+    lua_pushstring(L, core ? core : "");
+    lua_setfield(L, -2, "blas_core");
+    lua_pushinteger(L, graft_threads_get());
+    lua_setfield(L, -2, "threads");
+    return 1;
+}
+
 /* isatty(fd): true when the file descriptor is a terminal (progress bars or plain lines). */
 static int l_isatty(lua_State *L) {
     lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
@@ -194,6 +266,7 @@ static const luaL_Reg runtime_funcs[] = {
     {"empty_cache", l_empty_cache},
     {"clock", l_clock},
     {"isatty", l_isatty},
+    {"runtime_facts", l_runtime_facts},
     {"set_num_threads", l_set_num_threads},
     {"get_num_threads", l_get_num_threads},
     {"manual_seed", l_manual_seed},
@@ -209,6 +282,12 @@ static const luaL_Reg runtime_funcs[] = {
 };
 
 GRAFT_EXPORT int luaopen_graft_core(lua_State *L) {
+    /* A GRAFT_ISA or GRAFT_GEMM graft cannot honour stops the load: a run that silently
+     * took another path would time or compare the wrong thing. */
+    graft_isa isa;
+    graft_error err;
+    if (graft_cpu_isa(&isa, &err) != GRAFT_OK || graft_gemm_choice(&err) != GRAFT_OK)
+        return luaL_error(L, "graft: %s", err.msg);
     /* One context per lua_State, kept in the registry for as long as the state lives. */
     if (lua_getfield(L, LUA_REGISTRYINDEX, "graft.ctx") != LUA_TUSERDATA) {
         graft_ctx *ctx = lua_newuserdatauv(L, sizeof *ctx, 0);

@@ -13,6 +13,8 @@
 #include <omp.h>
 #include <string.h>
 
+#include "../core/cpu.h"
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define HAVE_KERNEL 1
@@ -30,9 +32,10 @@ enum {
     A_BLOCK_BYTES = 256 << 10,   /* weight panels that row tiles keep in L2 */
 };
 
+/* Only when graft's kernels run AVX-512: GRAFT_ISA=avx2 or generic keeps the packed path off too. */
 bool graft_packed_available(void) {
 #if HAVE_KERNEL
-    return __builtin_cpu_supports("avx512f");
+    return __builtin_cpu_supports("avx512f") && graft_isa_in_use() == GRAFT_ISA_AVX512;
 #else
     return false;
 #endif

@@ -14,7 +14,7 @@ local graft = {}
 -- there; everything else in the core is graft's API.
 local CORE_ONLY = {image_load = true, image_probe = true, image_save = true, listdir = true, stat = true,
                    read_idx = true, read_raw = true, pool = true, rng = true, transform = true,
-                   isatty = true, fingerprint = true}
+                   isatty = true, fingerprint = true, runtime_facts = true}
 for k, v in pairs(core) do
   if not CORE_ONLY[k] then graft[k] = v end
 end
@@ -57,6 +57,13 @@ graft.no_grad = autograd.no_grad
 graft.enable_grad = autograd.enable_grad
 graft.grad_enabled = autograd.is_enabled
 graft.set_grad_enabled = autograd.set_enabled
+do
+  local runtime = require "graft.runtime"
+  graft.info, graft.warn, graft.set_warn = runtime.info, runtime.warn, runtime.set_warn
+  -- Internal, for tests: the BLAS-core check that runs once below, with facts to check.
+  graft._check_blas = runtime.check_blas
+  runtime.check_blas()
+end
 
 --- The transfer verbs
 -- @section verbs

@@ -214,9 +214,9 @@ end
 local ImageFolder = dataset_class "ImageFolder"
 local DEFAULT_EXTENSIONS = {"png", "jpg", "jpeg"}
 
---- data.warn(message): where data-set warnings go (standard error); replace it to log or
--- collect them.
-function data.warn(message) io.stderr:write(message, "\n") end
+--- data.warn(message): where data-set warnings go: graft.warn (standard error unless
+-- graft.set_warn installed a handler); replace it to handle only the data sets' warnings.
+function data.warn(message) require("graft.runtime").warn(message) end
 
 local function warn_files(what, list)
   data.warn(("graft.data.ImageFolder: %s (%d):\n  %s"):format(what, #list, table.concat(list, "\n  ")))

@@ -370,7 +370,7 @@ return function(models)
         end
         rawset(m, "load_notes", notes)
         if #notes > 0 and opts.verbose ~= false then
-          io.stderr:write(("%s: %s\n"):format(name, table.concat(notes, "; ")))
+          require("graft.runtime").warn(("%s: %s"):format(name, table.concat(notes, "; ")))
         end
       end
       return m
