@@ -124,7 +124,7 @@ __attribute__((target("avx2,fma"))) void graft_gemm_pack_rows_avx2(float *dst, i
         for (int64_t q = 0; q < kb; q++) dst[q * panel + r] = r < rows ? src[r * ld + q] : 0.0f;
 }
 
-const graft_gemm_kernel graft_gemm_avx2 = {.mr = MR, .nr = NR, .mc = 480, .kc = 256, .nc = 384, .tile = tile,
+const graft_gemm_kernel graft_gemm_avx2 = {.mr = MR, .nr = NR, .mc = 128, .kc = 256, .nc = 384, .tile = tile,
                                            .cmr = CMR, .cnr = CNR, .cols = cols,
                                            .pack_rows = graft_gemm_pack_rows_avx2};
 #else

@@ -88,7 +88,7 @@ __attribute__((target("avx512f,fma"))) static void cols(int64_t k, const float *
     }
 }
 
-const graft_gemm_kernel graft_gemm_avx512 = {.mr = MR, .nr = NR, .mc = 480, .kc = 256, .nc = 384, .tile = tile,
+const graft_gemm_kernel graft_gemm_avx512 = {.mr = MR, .nr = NR, .mc = 128, .kc = 256, .nc = 384, .tile = tile,
                                              .cmr = CMR, .cnr = CNR, .cols = cols,
                                              .pack_rows = graft_gemm_pack_rows_avx2};
 #else

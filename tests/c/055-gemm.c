@@ -60,6 +60,7 @@ int main(void) {
     static const int64_t sizes[][3] = {
         {1, 1, 1},    {1, 33, 7},    {13, 1, 5},   {12, 32, 16},  {13, 33, 17}, {25, 65, 3},  {7, 17, 300},
         {64, 49, 576}, {100, 49, 70}, {512, 98, 40}, {40, 196, 129}, {70, 9, 257}, {3, 200, 513}, {64, 784, 64},
+        {300, 255, 20}, {20, 511, 30},   /* B packed: A of many rows; B's rows 1 KB apart (ldb = n + 1) */
     };
     static const float scales[][2] = {{1.0f, 0.0f}, {0.5f, 1.0f}, {-1.0f, -0.5f}};
     int nsizes = (int)(sizeof sizes / sizeof sizes[0]), cases = nsizes * 4 * 3;
