@@ -193,7 +193,7 @@ test-slow: deps-test
 
 # Benchmarks are Lua scripts; bench/*.c are the C-level timings they call.
 bench: all $(BENCH_BIN)
-	@for b in suite matmul loader; do echo "== bench/$$b.lua"; GRAFT_BUILD=$(BUILD) lua5.4 bench/$$b.lua || exit 1; done
+	@for b in suite gemm matmul loader; do echo "== bench/$$b.lua"; GRAFT_BUILD=$(BUILD) lua5.4 bench/$$b.lua || exit 1; done
 
 # The API reference from the doc comments (LDoc, Debian's lua-ldoc): build/docs/api/index.html.
 # LDoc's own progress lines are dropped; anything else it prints is a warning, and fails.
