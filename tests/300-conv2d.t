@@ -29,6 +29,8 @@ local grid = {
   {{3, 16, 10, 11}, {20, 16, 3, 3}, {padding = 1}, true},   -- Winograd F(2x2, 3x3), images in parallel
   {{2, 17, 11, 10}, {16, 17, 3, 3}, {}, false},             -- Winograd, odd output, d/dx padded by 2
   {{2, 16, 8, 9}, {16, 16, 3, 3}, {padding = 2}, true},     -- Winograd, padding 2, d/dx unpadded
+  {{2, 16, 7, 7}, {24, 16, 3, 3}, {padding = 1}, true},     -- Winograd on ResNet's last stage's 7x7 maps
+  {{3, 16, 4, 5}, {16, 16, 3, 3}, {padding = 1}, false},    -- Winograd on the smallest maps it takes
 }
 
 local inputs, py = {}, {}
@@ -241,7 +243,8 @@ do
   local one = x:narrow(1, 1, 1):contiguous()
   local y1 = F.conv2d(one, w, nil, {padding = 1}, keep)
   T.is(keep.prepared:size(1), 16, "then one image: F(2x2), its transform made in place of the other")
-  T.close(y1, y8:narrow(1, 1, 1), "both give the same first image", 1e-5, 1e-5)
+  -- to the bound F(4x4) is held to above: 2e-5 of the largest output
+  T.close(y1, y8:narrow(1, 1, 1), "both give the same first image", 0, 2e-5 * y8:abs():max():item())
   local again = F.conv2d(x, w, nil, {padding = 1}, keep)
   T.ok(keep.prepared:size(1) == 36 and (again - y8):abs():max():item() == 0,
        "and back to eight: F(4x4) again, the same result")

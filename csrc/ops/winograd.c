@@ -24,10 +24,12 @@ static int64_t tiles_of(const graft_conv2d_shape *s, int m) {
 }
 
 /* Measured on ResNet's layers (bench/suite.lua): the weight transform, done per call, is
- * repaid over two or more images but not one (a prepared transform always is). Computed
- * per call, maps under 8x8 leave F(2x2)'s GEMMs too narrow; on the packed GEMM a prepared
- * transform wins down to 4x4 (batch 1, 512 channels: @7 1.3-1.5 -> 0.8-0.9 ms, @4 0.56 ->
- * 0.29 ms), as its 16 floats per weight pair beat im2col's 9 once the multiplies halve.
+ * repaid over two or more images but not one (a prepared transform always is). F(2x2) wins
+ * down to 4x4 maps: on the packed GEMM with a prepared transform (batch 1, 512 channels:
+ * @7 1.3-1.5 -> 0.8-0.9 ms, @4 0.56 -> 0.29 ms), as its 16 floats per weight pair beat
+ * im2col's 9 once the multiplies halve; and in training on graft's GEMM, whose column
+ * tiles take the narrow products (batch 16, 512 channels @7, forward and backward: 91 ->
+ * 70 ms; on OpenBLAS it had not paid below 8x8).
  * F(4x4) is for prepared transforms only (inference and frozen layers, never a gradient)
  * and only with enough tiles: its transform is 36 floats per weight pair, so with few
  * tiles reading it costs more than the multiplies it saves. */
@@ -36,7 +38,7 @@ int graft_winograd_tile(const graft_conv2d_shape *s, bool prepared) {
           s->ph <= 2 && s->pw <= 2 && s->cin >= 16 && s->cout >= 16))
         return 0;
     if (prepared && s->n * tiles_of(s, 4) >= F4_MIN_TILES) return 4;
-    int64_t side = prepared ? 4 : 8;   /* the smallest map side for F(2x2) */
+    int64_t side = 4;   /* the smallest map side for F(2x2) */
     if ((prepared || s->n >= 2) && s->ho >= side && s->wo >= side && s->h >= side && s->w >= side) return 2;
     return 0;
 }
