@@ -1,6 +1,7 @@
 -- bench/suite.lua — `make bench`: every workload of docs/performance.md, the same computation
 -- through graft and through PyTorch (bench/torch_side.py) in one run, each side in its own
--- process (so peak RSS is its own), same threads, two warm-up runs, median of REPS (default 5).
+-- process (so peak RSS is its own), same threads, two warm-up runs, median of REPS (default 5)
+-- steps; the two sides take turns ROUNDS times (default 3) and each keeps its median round.
 -- Prints a table and writes bench/results.json. Ratios are graft time / PyTorch time: below 1
 -- is faster. GFLOP/s count convolutions and linear layers (3x the forward for a train step);
 -- % of peak divides by the FMA peak bench/peak measures on this machine. The table opens
@@ -116,6 +117,7 @@ end
 
 local only = arg[1] == "--only" and arg[2] or nil
 local reps = tonumber(os.getenv("REPS") or "") or 5
+local rounds = tonumber(os.getenv("ROUNDS") or "") or 3
 local threads = graft.get_num_threads()
 local build_dir = os.getenv("GRAFT_BUILD") or "build"
 local peaks = B.numbers(build_dir .. "/bench/peak")
@@ -161,16 +163,25 @@ local results = {threads = threads, reps = reps, peak_gflops = {one_thread = pea
                  info = info, workloads = {}}
 print(("graft %s on %s (family %d, model %d), isa %s, gemm %s, %s (core %s), %d threads"):format(
   info.version, info.cpu, info.cpu_family, info.cpu_model, info.isa, info.gemm, info.blas, info.blas_core, info.threads))
-print(("graft vs PyTorch %s, %d threads, median of %d; FMA peak measured: %.0f GFLOP/s (1 thread), %.0f (%d)"):format(
-  "1.13", threads, reps, peak[1], peak[threads], threads))
+print(("graft vs PyTorch %s, %d threads, median of %d steps, median of %d rounds taken in turns; FMA peak measured: %.0f GFLOP/s (1 thread), %.0f (%d)"):format(
+  "1.13", threads, reps, rounds, peak[1], peak[threads], threads))
 local head = "%-38s %9s %9s %6s %8s %7s %6s %8s %8s"
 print(head:format("workload", "graft ms", "torch ms", "ratio", "img/s", "GFLOP/s", "%peak", "RSS MB", "torch MB"))
 for _, r in ipairs(rows) do
   if not only or r.title:find(only, 1, true) then
-    local g = B.numbers(("%s%s %s/suite.lua --run %s %d %d"):format(r.env ~= "" and ("env " .. r.env .. " ") or "",
-      lua, here, r.name, r.threads, reps))
-    local t = B.numbers(("env -u LD_PRELOAD %s OPENBLAS_NUM_THREADS=%d /usr/bin/python3 %s/torch_side.py %s %d %d"):format(
-      r.env, r.torch_blas_threads, here, r.torch, r.threads, reps))
+    -- The sides take turns, ROUNDS times, and each keeps its median round: this machine's
+    -- slow spells last minutes, and would otherwise fall on one side of a ratio only.
+    local gs, ts = {}, {}
+    for round = 1, rounds do
+      gs[round] = B.numbers(("%s%s %s/suite.lua --run %s %d %d"):format(r.env ~= "" and ("env " .. r.env .. " ") or "",
+        lua, here, r.name, r.threads, reps))
+      ts[round] = B.numbers(("env -u LD_PRELOAD %s OPENBLAS_NUM_THREADS=%d /usr/bin/python3 %s/torch_side.py %s %d %d"):format(
+        r.env, r.torch_blas_threads, here, r.torch, r.threads, reps))
+    end
+    local by_time = function(a, b) return a[1] < b[1] end
+    table.sort(gs, by_time)
+    table.sort(ts, by_time)
+    local g, t = gs[(rounds + 1) // 2], ts[(rounds + 1) // 2]
     local gflops = t[3] / g[1] / 1e9
     local row = {workload = r.title, env = r.env, threads = r.threads, graft_seconds = g[1], torch_seconds = t[1], ratio = g[1] / t[1],
                  images_per_second = r.images / g[1], torch_images_per_second = r.images / t[1], gflops = gflops,
