@@ -153,7 +153,7 @@ $(BUILD)/tests/%-lua: tests/c/%-lua.c $(BUILD)/libgraft.a tests/c/tap.h
 	$(CC) $(GRAFT_CFLAGS) -I$(LUA_INC) -Wno-missing-prototypes -o $@ $< $(BUILD)/libgraft.a \
 	    -llua5.4 -lpthread $(GRAFT_LIBS)
 
-$(BUILD)/bench/%: bench/%.c $(BUILD)/libgraftcore.a
+$(BUILD)/bench/%: bench/%.c bench/timing.h $(BUILD)/libgraftcore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(GRAFT_CFLAGS) -Wno-missing-prototypes -o $@ $< $(BUILD)/libgraftcore.a $(GRAFT_LIBS)
 

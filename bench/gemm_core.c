@@ -7,19 +7,10 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "timing.h"
+
 #include "../csrc/core/threads.h"
 #include "../csrc/ops/gemm.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 int main(int argc, char **argv) {
     if (argc != 8) {
@@ -53,8 +44,7 @@ int main(int argc, char **argv) {
         }
     for (int path = 0; path < 4; path++) {
         if (path < 3 && !graft_cpu_has((graft_isa)path)) continue;
-        qsort(t + path * reps, (size_t)reps, sizeof *t, cmp);
-        double s = t[path * reps + reps / 2];
+        double s = median(t + path * reps, reps);
         printf("%-8s %.6f %.1f\n", names[path], s, 2.0 * (double)m * (double)n * (double)k / s / 1e9);
     }
     free(a), free(b), free(c), free(t);

@@ -7,19 +7,10 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "timing.h"
+
 #include "../csrc/core/threads.h"
 #include "../csrc/ops/matmul.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 int main(int argc, char **argv) {
     if (argc != 4) {
@@ -56,9 +47,7 @@ int main(int argc, char **argv) {
         double t3 = now();
         if (r >= 0) tg[r] = t1 - t0, tc[r] = t3 - t2;
     }
-    qsort(tg, (size_t)reps, sizeof *tg, cmp);
-    qsort(tc, (size_t)reps, sizeof *tc, cmp);
-    printf("%.6f %.6f\n", tg[reps / 2], tc[reps / 2]);
+    printf("%.6f %.6f\n", median(tg, reps), median(tc, reps));
     graft_tensor_release(&a);
     graft_tensor_release(&b);
     graft_ctx_close(&ctx);
