@@ -79,10 +79,8 @@ static void pack_a(float *pa, const product *p, const graft_gemm_kernel *kn, int
         int h = (int)min64(mr, rows - r0);
         if (p->ta) {   /* op(A)(i, q) = a[q][i]: each k's rows lie together */
             const float *src = p->a + p0 * p->lda + i0 + r0;
-            for (int64_t q = 0; q < kb; q++) {
-                memcpy(pa + q * mr, src + q * p->lda, sizeof(float) * (size_t)h);
-                for (int r = h; r < mr; r++) pa[q * mr + r] = 0.0f;
-            }
+            for (int64_t q = 0; q < kb; q++)   /* loops, not memcpy: a call per 12 floats cost more than the copy */
+                for (int r = 0; r < mr; r++) pa[q * mr + r] = r < h ? src[q * p->lda + r] : 0.0f;
         } else {
             pack_rows(kn, pa, mr, p->a + (i0 + r0) * p->lda + p0, p->lda, h, kb);
         }
@@ -99,10 +97,8 @@ static void pack_b(float *pb, const product *p, const graft_gemm_kernel *kn, int
             pack_rows(kn, pb, nr, p->b + (j0 + c0) * p->ldb + p0, p->ldb, w, kb);
         } else {
             const float *src = p->b + p0 * p->ldb + j0 + c0;
-            for (int64_t q = 0; q < kb; q++) {
-                memcpy(pb + q * nr, src + q * p->ldb, sizeof(float) * (size_t)w);
-                for (int j = w; j < nr; j++) pb[q * nr + j] = 0.0f;
-            }
+            for (int64_t q = 0; q < kb; q++)
+                for (int j = 0; j < nr; j++) pb[q * nr + j] = j < w ? src[q * p->ldb + j] : 0.0f;
         }
     }
 }
