@@ -2,8 +2,8 @@
  * double-precision product: all four transpose cases, strides wider than the matrices,
  * alpha and beta (beta 0 must overwrite NaN in C, as BLAS does), k and alpha 0, shapes
  * around the edges of every tile (rows past 12, 6 and 4; columns past 32, 16 and 8), narrow
- * products that take the column tiles (49 and 98 columns), k past one block (256), and the
- * split between two threads. */
+ * products that take the column tiles (49 columns), products whose last few columns do (98,
+ * 196, 33), k past one block (256), and the split between two threads. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
