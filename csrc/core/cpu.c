@@ -35,10 +35,14 @@ int graft_cpu_has(graft_isa isa) {
 #endif
 }
 
+graft_isa graft_cpu_best(void) {
+    return graft_cpu_has(GRAFT_ISA_AVX512) ? GRAFT_ISA_AVX512
+           : graft_cpu_has(GRAFT_ISA_AVX2) ? GRAFT_ISA_AVX2
+                                            : GRAFT_ISA_GENERIC;
+}
+
 static void choose(void) {
-    chosen = graft_cpu_has(GRAFT_ISA_AVX512) ? GRAFT_ISA_AVX512
-             : graft_cpu_has(GRAFT_ISA_AVX2) ? GRAFT_ISA_AVX2
-                                              : GRAFT_ISA_GENERIC;
+    chosen = graft_cpu_best();
     const char *forced = getenv("GRAFT_ISA");
     if (!forced || !*forced) return;
     for (int i = 0; i < 3; i++)

@@ -19,6 +19,8 @@ graft_status graft_cpu_isa(graft_isa *isa, graft_error *err);
 graft_isa graft_isa_in_use(void);
 /* Whether this CPU can run isa's kernels. */
 int graft_cpu_has(graft_isa isa);
+/* The widest set this CPU can run: what graft uses unless GRAFT_ISA says otherwise. */
+graft_isa graft_cpu_best(void);
 /* "avx512", "avx2" or "generic": the names GRAFT_ISA takes. */
 const char *graft_isa_name(graft_isa isa);
 /* The CPU's model name (cpuid's brand string, else /proc/cpuinfo's, else "unknown"), and its

@@ -179,10 +179,7 @@ static int l_runtime_facts(lua_State *L) {
     char name[128];
     int family, model;
     graft_cpu_model(name, sizeof name, &family, &model);
-    graft_isa best = graft_cpu_has(GRAFT_ISA_AVX512) ? GRAFT_ISA_AVX512
-                     : graft_cpu_has(GRAFT_ISA_AVX2) ? GRAFT_ISA_AVX2
-                                                      : GRAFT_ISA_GENERIC;
-    graft_isa isa = graft_isa_in_use();
+    graft_isa best = graft_cpu_best(), isa = graft_isa_in_use();
     /* The kernel that really runs: a set whose kernel this compiler could not build falls
      * back to the portable one (graft_gemm_kernel_for). */
     graft_isa kernel = graft_gemm_kernel_for(isa) == &graft_gemm_generic ? GRAFT_ISA_GENERIC : isa;
