@@ -4,7 +4,8 @@
  * broadcasts A and loads B as vectors, so it is A's panel (mr x kc) that stays in L1 while
  * B's panels stream from L2: BLIS's loops with the operands' roles swapped, as C is
  * row-major. Packing reads the operands where they lie, transposed or not, so no caller
- * copies. */
+ * copies. Products with few columns run column tiles instead (gemm.h), and a few columns
+ * past whole panels run them on their own. */
 #include "gemm.h"
 
 #include <omp.h>
