@@ -2,6 +2,7 @@
 #include "cpu.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,8 +16,10 @@
 
 static const char *const names[] = {"generic", "avx2", "avx512"};
 
-/* Set once under pthread_once, read-only afterwards. */
-static pthread_once_t chosen_once = PTHREAD_ONCE_INIT;
+/* Set once, read-only afterwards; decided and read under a mutex (not pthread_once, whose
+ * ordering Helgrind cannot see: tests/slow/870). */
+static pthread_mutex_t choice_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool decided;
 static graft_isa chosen;
 static graft_error chosen_error;
 static graft_status chosen_status;
@@ -64,15 +67,19 @@ static void choose(void) {
 }
 
 graft_status graft_cpu_isa(graft_isa *isa, graft_error *err) {
-    pthread_once(&chosen_once, choose);
+    pthread_mutex_lock(&choice_lock);
+    if (!decided) choose(), decided = true;
+    graft_status st = chosen_status;
     *isa = chosen;
-    if (chosen_status != GRAFT_OK && err) *err = chosen_error;
-    return chosen_status;
+    if (st != GRAFT_OK && err) *err = chosen_error;
+    pthread_mutex_unlock(&choice_lock);
+    return st;
 }
 
 graft_isa graft_isa_in_use(void) {
-    pthread_once(&chosen_once, choose);
-    return chosen;
+    graft_isa isa;
+    graft_cpu_isa(&isa, NULL);
+    return isa;
 }
 
 /* Trims leading and trailing blanks in place. */
@@ -92,9 +99,9 @@ void graft_cpu_model(char *name, size_t size, int *family, int *model) {
         int base = (int)((a >> 8) & 0xF), ext = (int)((a >> 20) & 0xFF);
         *family = base == 0xF ? base + ext : base;
         *model = (int)((a >> 4) & 0xF);
-        if (base == 0x6 || base == 0xF) *model |= (int)((a >> 16) & 0xF) << 4;
+        if (base == 0x6 || base == 0xF) *model |= (int)(((a >> 16) & 0xF) << 4);
     }
-    if (__get_cpuid_max(0x80000000u, NULL) >= 0x80000004u) {
+    if ((unsigned)__get_cpuid_max(0x80000000u, NULL) >= 0x80000004u) {
         unsigned brand[12];
         for (unsigned i = 0; i < 3; i++)
             __get_cpuid(0x80000002u + i, &brand[4 * i], &brand[4 * i + 1], &brand[4 * i + 2], &brand[4 * i + 3]);

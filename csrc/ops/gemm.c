@@ -26,14 +26,16 @@ typedef struct {
     float *c;
 } product;
 
-/* GRAFT_GEMM, read once (under pthread_once), read-only afterwards. */
-static pthread_once_t path_once = PTHREAD_ONCE_INIT;
-static bool on_blas;
+/* GRAFT_GEMM, read once and read-only afterwards; read and decided under a mutex, as
+ * cpu.c's choice is. */
+static pthread_mutex_t path_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool path_read, on_blas;
 static graft_status path_status;
 static graft_error path_error;
 
 static void read_path(void) {
     const char *path = getenv("GRAFT_GEMM");
+    path_read = true;
     if (!path || !*path || strcmp(path, "graft") == 0) return;
     if (strcmp(path, "openblas") == 0)
         on_blas = true;
@@ -41,15 +43,21 @@ static void read_path(void) {
         path_status = graft_error_set(&path_error, GRAFT_EINVAL, "GRAFT_GEMM=%.40s is not one of graft, openblas", path);
 }
 
-bool graft_gemm_on_blas(void) {
-    pthread_once(&path_once, read_path);
-    return on_blas;
+graft_status graft_gemm_choice(graft_error *err) {
+    pthread_mutex_lock(&path_lock);
+    if (!path_read) read_path();
+    graft_status st = path_status;
+    if (st != GRAFT_OK && err) *err = path_error;
+    pthread_mutex_unlock(&path_lock);
+    return st;
 }
 
-graft_status graft_gemm_choice(graft_error *err) {
-    pthread_once(&path_once, read_path);
-    if (path_status != GRAFT_OK && err) *err = path_error;
-    return path_status;
+bool graft_gemm_on_blas(void) {
+    pthread_mutex_lock(&path_lock);
+    if (!path_read) read_path();
+    bool blas = on_blas;
+    pthread_mutex_unlock(&path_lock);
+    return blas;
 }
 
 const graft_gemm_kernel *graft_gemm_kernel_for(graft_isa isa) {
@@ -240,14 +248,17 @@ static void multiply(const product *p, const graft_gemm_kernel *kn, int threads,
     }
 #pragma omp parallel num_threads(used) if (used > 1)
     {
-        int t = omp_get_thread_num();
-        int r = t / tn, q = t % tn;
-        int64_t i0 = min64(m, mu * r / tm * mr), i1 = min64(m, mu * (r + 1) / tm * mr);
-        int64_t j0 = min64(n, nu * q / tn * nr), j1 = min64(n, nu * (q + 1) / tn * nr);
-        float *mine = buffers + per_thread * (size_t)t;
-        if (i1 > i0 && j1 > j0) {
-            if (columns) run_columns(p, kn, mine, i0, i1, j0, j1);
-            else run_part(p, kn, mine, mine + a_floats, i0, i1, j0, j1);
+        /* The runtime may give fewer threads than asked (OMP_THREAD_LIMIT, dynamic teams, a
+         * build without OpenMP): each takes parts until all are done. */
+        for (int t = omp_get_thread_num(); t < used; t += omp_get_num_threads()) {
+            int r = t / tn, q = t % tn;
+            int64_t i0 = min64(m, mu * r / tm * mr), i1 = min64(m, mu * (r + 1) / tm * mr);
+            int64_t j0 = min64(n, nu * q / tn * nr), j1 = min64(n, nu * (q + 1) / tn * nr);
+            float *mine = buffers + per_thread * (size_t)t;
+            if (i1 > i0 && j1 > j0) {
+                if (columns) run_columns(p, kn, mine, i0, i1, j0, j1);
+                else run_part(p, kn, mine, mine + a_floats, i0, i1, j0, j1);
+            }
         }
     }
     free(buffers);
