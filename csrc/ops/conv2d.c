@@ -252,12 +252,10 @@ graft_conv2d_plan graft_conv2d_plan_forward(const graft_conv2d_shape *s, int tea
     p.tile = prepared ? form.tile : graft_winograd_tile(s, false);
     if (p.tile) {
         p.path = GRAFT_CONV2D_WINOGRAD;
-        /* A transform made per call is made straight into the packed GEMM's panels where
-         * there is one, so that no image's product packs the weights again. */
-        p.packed = prepared ? form.packed : graft_packed_available() && !getenv("NOPACK");
+        p.packed = form.packed;
         p.transform = !prepared;
         p.scratch = graft_winograd_scratch(s, p.tile, team) +
-                    (p.transform ? graft_winograd_weight_floats(s, p.tile, p.packed) : 0);
+                    (p.transform ? graft_winograd_weight_floats(s, p.tile, false) : 0);
         return p;
     }
     p.images = image_threads(s, team);
@@ -280,8 +278,7 @@ graft_conv2d_plan graft_conv2d_plan_backward(const graft_conv2d_shape *s, int te
     if (p.tile) {   /* the input and weight gradients by Winograd, one after the other */
         p.path = GRAFT_CONV2D_WINOGRAD;
         graft_conv2d_shape g = graft_winograd_input_grad_shape(s);
-        p.packed = graft_packed_available() && !getenv("NOPACK");
-        size_t input = graft_winograd_scratch(&g, p.tile, team) + graft_winograd_weight_floats(&g, p.tile, p.packed);
+        size_t input = graft_winograd_scratch(&g, p.tile, team) + graft_winograd_weight_floats(&g, p.tile, false);
         size_t weight = graft_winograd_weight_grad_scratch(s, team);
         p.scratch = input > weight ? input : weight;
         return p;
@@ -394,9 +391,9 @@ void graft_conv2d_forward(float *y, const float *x, const float *w, const float 
         return;
     case GRAFT_CONV2D_WINOGRAD:
         if (p->transform) {
-            graft_winograd_transform_weights(scratch, w, s, p->tile, false, p->packed);
+            graft_winograd_transform_weights(scratch, w, s, p->tile, false, false);
             u = scratch;
-            scratch += graft_winograd_weight_floats(s, p->tile, p->packed);
+            scratch += graft_winograd_weight_floats(s, p->tile, false);
         }
         graft_winograd_forward(y, x, u, p->packed, b, s, p->tile, false, scratch, p->team);
         return;
@@ -517,9 +514,9 @@ void graft_conv2d_backward(float *gx, float *gw, float *gb, const float *gy, con
     if (p->path == GRAFT_CONV2D_WINOGRAD) {
         if (gx) {   /* the input gradient is a 3x3 convolution of gy */
             graft_conv2d_shape g = graft_winograd_input_grad_shape(s);
-            graft_winograd_transform_weights(scratch, w, &g, p->tile, true, p->packed);
-            graft_winograd_forward(gx, gy, scratch, p->packed, NULL, &g, p->tile, true,
-                                   scratch + graft_winograd_weight_floats(&g, p->tile, p->packed), p->team);
+            graft_winograd_transform_weights(scratch, w, &g, p->tile, true, false);
+            graft_winograd_forward(gx, gy, scratch, false, NULL, &g, p->tile, true,
+                                   scratch + graft_winograd_weight_floats(&g, p->tile, false), p->team);
         }
         if (gw) graft_winograd_weight_grad(gw, gy, x, s, scratch, p->team);
         return;

@@ -53,7 +53,7 @@ typedef struct {
     graft_conv2d_path path;
     bool backward;
     int tile;            /* WINOGRAD: m, 2 or 4 */
-    bool packed;         /* WINOGRAD: the weight transform (prepared, or made per call) is packed */
+    bool packed;         /* WINOGRAD forward: the prepared transform given is packed */
     bool transform;      /* WINOGRAD forward: no prepared transform, made per call in scratch */
     int team;            /* graft's thread count, read once for the sizes and the call */
     int images;          /* IM2COL, PACKED: threads running images in parallel (1: one by one) */
