@@ -158,9 +158,9 @@ static void run_part(const product *p, const graft_gemm_kernel *kn, float *pa, f
     }
 }
 
-/* The same on column tiles: A's blocks packed in panels of cmr rows (read in place, a
- * transposed A's panel crosses a new cache line at every k and the tile waits on memory),
- * B read in place. */
+/* The same on column tiles: B read in place, A's blocks packed in panels of cmr rows even
+ * when transposed (read in place, such a panel crossed a new cache line at every k and the
+ * tile waited on memory). */
 static void run_columns(const product *p, const graft_gemm_kernel *kn, float *pa, int64_t i0, int64_t i1,
                         int64_t j0, int64_t j1) {
     int64_t sq = p->tb ? 1 : p->ldb, sj = p->tb ? p->ldb : 1;
