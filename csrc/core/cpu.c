@@ -1,4 +1,4 @@
-/* CPU features and the instruction set graft's kernels use. */
+/* CPU features, and the paths graft's kernels take. */
 #include "cpu.h"
 
 #include <pthread.h>
@@ -20,7 +20,7 @@ static const char *const names[] = {"generic", "avx2", "avx512"};
  * ordering Helgrind cannot see: tests/slow/870). */
 static pthread_mutex_t choice_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool decided;
-static graft_isa chosen;
+static graft_paths chosen;
 static graft_error chosen_error;
 static graft_status chosen_status;
 
@@ -44,42 +44,56 @@ graft_isa graft_cpu_best(void) {
                                             : GRAFT_ISA_GENERIC;
 }
 
-static void choose(void) {
-    chosen = graft_cpu_best();
+/* The instruction set GRAFT_ISA asks for, else the widest the CPU has. */
+static graft_status choose_isa(graft_isa *isa, graft_error *err) {
+    *isa = graft_cpu_best();
     const char *forced = getenv("GRAFT_ISA");
-    if (!forced || !*forced) return;
+    if (!forced || !*forced) return GRAFT_OK;
     for (int i = 0; i < 3; i++)
         if (strcmp(forced, names[i]) == 0) {
-            if (!graft_cpu_has((graft_isa)i)) {
-                chosen_status = graft_error_set(&chosen_error, GRAFT_EINVAL,
-                                                "GRAFT_ISA=%s, but this CPU has no %s (it runs %s)", forced,
-                                                i == GRAFT_ISA_AVX512 ? "AVX-512F and FMA" : "AVX2 and FMA",
-                                                names[chosen]);
-                chosen = GRAFT_ISA_GENERIC;
-                return;
-            }
-            chosen = (graft_isa)i;
-            return;
+            if (!graft_cpu_has((graft_isa)i))
+                return graft_error_set(err, GRAFT_EINVAL, "GRAFT_ISA=%s, but this CPU has no %s (it runs %s)", forced,
+                                       i == GRAFT_ISA_AVX512 ? "AVX-512F and FMA" : "AVX2 and FMA", names[*isa]);
+            *isa = (graft_isa)i;
+            return GRAFT_OK;
         }
-    chosen_status = graft_error_set(&chosen_error, GRAFT_EINVAL,
-                                    "GRAFT_ISA=%.40s is not one of avx512, avx2, generic", forced);
-    chosen = GRAFT_ISA_GENERIC;
+    return graft_error_set(err, GRAFT_EINVAL, "GRAFT_ISA=%.40s is not one of avx512, avx2, generic", forced);
 }
 
-graft_status graft_cpu_isa(graft_isa *isa, graft_error *err) {
+/* Whether GRAFT_GEMM sends products to the BLAS. */
+static graft_status choose_gemm(bool *on_blas, graft_error *err) {
+    const char *path = getenv("GRAFT_GEMM");
+    *on_blas = path && strcmp(path, "openblas") == 0;
+    if (!path || !*path || *on_blas || strcmp(path, "graft") == 0) return GRAFT_OK;
+    return graft_error_set(err, GRAFT_EINVAL, "GRAFT_GEMM=%.40s is not one of graft, openblas", path);
+}
+
+static void choose(void) {
+    chosen_status = choose_isa(&chosen.isa, &chosen_error);
+    if (chosen_status == GRAFT_OK) chosen_status = choose_gemm(&chosen.gemm_on_blas, &chosen_error);
+    if (chosen_status != GRAFT_OK) chosen = (graft_paths){GRAFT_ISA_GENERIC, false};
+}
+
+graft_status graft_paths_chosen(graft_paths *paths, graft_error *err) {
     pthread_mutex_lock(&choice_lock);
     if (!decided) choose(), decided = true;
     graft_status st = chosen_status;
-    *isa = chosen;
+    *paths = chosen;
     if (st != GRAFT_OK && err) *err = chosen_error;
     pthread_mutex_unlock(&choice_lock);
     return st;
 }
 
 graft_isa graft_isa_in_use(void) {
-    graft_isa isa;
-    graft_cpu_isa(&isa, NULL);
-    return isa;
+    graft_paths p;
+    graft_paths_chosen(&p, NULL);
+    return p.isa;
+}
+
+bool graft_gemm_on_blas(void) {
+    graft_paths p;
+    graft_paths_chosen(&p, NULL);
+    return p.gemm_on_blas;
 }
 
 /* Trims leading and trailing blanks in place. */

@@ -281,10 +281,9 @@ static const luaL_Reg runtime_funcs[] = {
 GRAFT_EXPORT int luaopen_graft_core(lua_State *L) {
     /* A GRAFT_ISA or GRAFT_GEMM graft cannot honour stops the load: a run that silently
      * took another path would time or compare the wrong thing. */
-    graft_isa isa;
+    graft_paths paths;
     graft_error err;
-    if (graft_cpu_isa(&isa, &err) != GRAFT_OK || graft_gemm_choice(&err) != GRAFT_OK)
-        return luaL_error(L, "graft: %s", err.msg);
+    if (graft_paths_chosen(&paths, &err) != GRAFT_OK) return luaL_error(L, "graft: %s", err.msg);
     /* One context per lua_State, kept in the registry for as long as the state lives. */
     if (lua_getfield(L, LUA_REGISTRYINDEX, "graft.ctx") != LUA_TUSERDATA) {
         graft_ctx *ctx = lua_newuserdatauv(L, sizeof *ctx, 0);

@@ -9,9 +9,7 @@
 #include "gemm.h"
 
 #include <omp.h>
-#include <pthread.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "../core/threads.h"
 
@@ -25,40 +23,6 @@ typedef struct {
     int64_t lda, ldb, ldc;
     float *c;
 } product;
-
-/* GRAFT_GEMM, read once and read-only afterwards; read and decided under a mutex, as
- * cpu.c's choice is. */
-static pthread_mutex_t path_lock = PTHREAD_MUTEX_INITIALIZER;
-static bool path_read, on_blas;
-static graft_status path_status;
-static graft_error path_error;
-
-static void read_path(void) {
-    const char *path = getenv("GRAFT_GEMM");
-    path_read = true;
-    if (!path || !*path || strcmp(path, "graft") == 0) return;
-    if (strcmp(path, "openblas") == 0)
-        on_blas = true;
-    else
-        path_status = graft_error_set(&path_error, GRAFT_EINVAL, "GRAFT_GEMM=%.40s is not one of graft, openblas", path);
-}
-
-graft_status graft_gemm_choice(graft_error *err) {
-    pthread_mutex_lock(&path_lock);
-    if (!path_read) read_path();
-    graft_status st = path_status;
-    if (st != GRAFT_OK && err) *err = path_error;
-    pthread_mutex_unlock(&path_lock);
-    return st;
-}
-
-bool graft_gemm_on_blas(void) {
-    pthread_mutex_lock(&path_lock);
-    if (!path_read) read_path();
-    bool blas = on_blas;
-    pthread_mutex_unlock(&path_lock);
-    return blas;
-}
 
 const graft_gemm_kernel *graft_gemm_kernel_for(graft_isa isa) {
     const graft_gemm_kernel *k = isa == GRAFT_ISA_AVX512 ? &graft_gemm_avx512

@@ -48,11 +48,6 @@ const graft_gemm_kernel *graft_gemm_kernel_for(graft_isa isa);
  * packing buffers cannot be had it multiplies unpacked, slowly. */
 void graft_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                 int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
-/* Whether products run on the BLAS instead: GRAFT_GEMM=openblas (default "graft"), read once;
- * any other value is an error graft_gemm_choice reports (and graft's GEMM runs). */
-bool graft_gemm_on_blas(void);
-graft_status graft_gemm_choice(graft_error *err);
-
 /* The same product with the kernel of isa, on `threads` threads: for tests and bench/. */
 void graft_gemm_with(graft_isa isa, int threads, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
                      float alpha, const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,

@@ -99,8 +99,8 @@ int main(void) {
     c[0] = 1, c[1] = 2, c[2] = 3, c[3] = 4;
     graft_gemm(false, false, 2, 2, 2, 0.0f, a, 2, b, 2, 2.0f, c, 2);
     tap_ok(c[0] == 2 && c[1] == 4 && c[2] == 6 && c[3] == 8, "alpha 0: C = beta C, A unread");
-    graft_isa isa;
+    graft_paths paths;
     graft_error err;
-    tap_ok(graft_cpu_isa(&isa, &err) == GRAFT_OK && graft_cpu_has(isa), "the chosen set runs here");
+    tap_ok(graft_paths_chosen(&paths, &err) == GRAFT_OK && graft_cpu_has(paths.isa), "the chosen set runs here");
     return tap_failed != 0;
 }
